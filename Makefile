@@ -1,0 +1,48 @@
+# govapp — two commands for a fresh machine:
+#   make run    the portal at http://127.0.0.1:8000 on a local chain with demo data
+#   make test   ruff + the whole test suite against PostgreSQL, Redis and anvil
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/govapp
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: run test lint deps fmt artifacts check-artifacts bench clean
+
+deps: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: deps
+	$(PY) manage.py devportal
+
+lint: deps
+	$(VENV)/bin/ruff check .
+
+test: deps lint
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+		$(PY) -m pytest $(PYTEST_ARGS)
+
+fmt: deps
+	$(VENV)/bin/ruff check --fix .
+
+artifacts: node_modules/.installed
+	node contracts/build.mjs
+
+check-artifacts: node_modules/.installed
+	node contracts/build.mjs --check
+
+bench: deps
+	@for script in bench/*/run.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf var/

@@ -1,0 +1,17 @@
+"""Shared fixtures: the real chain (chain.testing) wired into the portal's settings."""
+
+import pytest
+
+from chain.deploy import write_deployment_file
+
+pytest_plugins = ["chain.testing"]
+
+
+@pytest.fixture
+def chain_settings(settings, anvil, chain, tmp_path):
+    """Point the portal at the test anvil and its deployment (and revert the chain afterwards)."""
+    settings.CHAIN_RPC_URL = anvil.rpc_url
+    settings.CHAIN_ID = chain.w3.eth.chain_id
+    settings.CHAIN_DEPLOYMENT_FILE = write_deployment_file(
+        tmp_path / "deployment.json", chain.deployment, settings.CHAIN_ID)
+    return chain

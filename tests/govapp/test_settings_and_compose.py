@@ -1,0 +1,72 @@
+"""Production settings refuse development defaults; the compose file is valid Compose."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _django_setup(env_overrides: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "EXECUTOR_PRIVATE_KEY",
+                                                            "DEPLOYER_PRIVATE_KEY", "RELAYER_PRIVATE_KEY"}}
+    env.update({"GOVAPP_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "govapp.settings"})
+    env.update(env_overrides)
+    return subprocess.run([sys.executable, "-c", "import django; django.setup(); print('started')"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+PROD_KEYS = {
+    "SECRET_KEY": "k" * 50,
+    "DEPLOYER_PRIVATE_KEY": "0x" + "11" * 32,
+    "EXECUTOR_PRIVATE_KEY": "0x" + "22" * 32,
+    "RELAYER_PRIVATE_KEY": "0x" + "33" * 32,
+}
+
+
+def test_production_refuses_dev_defaults(tmp_path):
+    result = _django_setup({"DEBUG": "false"}, tmp_path)
+    assert result.returncode != 0
+    assert "Refusing to start with DEBUG off" in result.stderr
+    for name in ("SECRET_KEY", "EXECUTOR_PRIVATE_KEY", "RELAYER_PRIVATE_KEY", "DEPLOYER_PRIVATE_KEY"):
+        assert name in result.stderr
+
+
+@pytest.mark.parametrize("name", sorted(PROD_KEYS))
+def test_production_refuses_each_dev_default_alone(tmp_path, name):
+    from govapp.settings import DEV_DEPLOYER_KEY, DEV_EXECUTOR_KEY, DEV_RELAYER_KEY, DEV_SECRET_KEY
+
+    dev = {"SECRET_KEY": DEV_SECRET_KEY, "DEPLOYER_PRIVATE_KEY": DEV_DEPLOYER_KEY,
+           "EXECUTOR_PRIVATE_KEY": DEV_EXECUTOR_KEY, "RELAYER_PRIVATE_KEY": DEV_RELAYER_KEY}
+    result = _django_setup({"DEBUG": "false", **PROD_KEYS, name: dev[name]}, tmp_path)
+    assert result.returncode != 0
+    assert name in result.stderr
+
+
+def test_production_starts_with_real_secrets(tmp_path):
+    result = _django_setup({"DEBUG": "false", **PROD_KEYS}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+
+
+def test_compose_file_validates_against_the_compose_spec():
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    result = subprocess.run([str(checker), "--builtin-schema", "vendor.compose-spec",
+                             str(ROOT / "docker-compose.yml")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_file_has_every_service_with_health_conditions():
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in ("postgres", "redis", "anvil", "web", "worker", "beat"):
+        assert name in services
+    for name in ("postgres", "redis", "anvil", "web"):
+        assert "healthcheck" in services[name]
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
