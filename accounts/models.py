@@ -52,3 +52,37 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.display_name or self.address
+
+
+class SignInNonce(models.Model):
+    """One EIP-4361 sign-in message issued for an address: single-use, short-lived.
+
+    The exact text issued is stored, and a sign-in must submit it byte for byte. `used_at` is set
+    by the one successful sign-in; a failed attempt leaves the row untouched (see
+    accounts.services.verify_sign_in).
+    """
+
+    nonce = models.CharField(max_length=64, unique=True, editable=False)
+    message = models.TextField(editable=False, help_text="The exact EIP-4361 text issued")
+    address = models.CharField(max_length=42, db_index=True, help_text="EIP-55 checksummed address")
+    chain_id = models.PositiveBigIntegerField()
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "sign-in nonce"
+        ordering = ["-issued_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("issued_at")),
+                name="signinnonce_expires_after_issue",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.nonce} for {self.address}"
+
+    @property
+    def is_used(self) -> bool:
+        return self.used_at is not None

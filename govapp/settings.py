@@ -147,12 +147,13 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=env.str("REDIS_URL", de
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("out", "processed"):
+    for _sub in ("out", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "data_folder_processed": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
     }
 else:
     # Longer than any countdown/ETA we use, so Redis does not redeliver a waiting task early.
@@ -184,6 +185,39 @@ SIWE_DOMAIN = env.str("SIWE_DOMAIN", default="127.0.0.1:8000")
 SIWE_URI = env.str("SIWE_URI", default="http://127.0.0.1:8000")
 SIWE_NONCE_TTL_SECONDS = env.int("SIWE_NONCE_TTL_SECONDS", default=600)
 SIWE_STATEMENT = "Sign in to the governance portal. This request costs no gas."
+
+# --- Governance rules: the one place for every threshold, period and body ----------------------
+# Shares are in basis points of the total voting power at the reference block (10_000 = 100 %).
+# Dev defaults: anvil accounts 5 and 6 are core developers, 7, 8 and 9 the security council.
+_DEV_CORE_DEVELOPERS = ["0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc", "0x976EA74026E726554dB657fA54763abd0C3a0aa9"]
+_DEV_COUNCIL = ["0x14dC79964da2C08b23698B3D3cc7Ca32193d9955", "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f",
+                "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"]
+GOVERNANCE = {
+    "TITLE_MAX_CHARS": env.int("PROPOSAL_TITLE_MAX_CHARS", default=200),
+    "BODY_MAX_CHARS": env.int("PROPOSAL_BODY_MAX_CHARS", default=10_000),
+    "DISCUSSION_PERIOD_SECONDS": env.int("DISCUSSION_PERIOD_SECONDS", default=7 * 86400),
+    # Endorsing power needed to leave Endorsement, per proposal kind: share of total voting power
+    # ("share_bps") or an absolute amount in token base units ("absolute").
+    "ENDORSEMENT_THRESHOLD": {
+        "os_upgrade": {"share_bps": 100},
+        "parameter_change": {"share_bps": 50},
+        "treasury_grant": {"share_bps": 50},
+        "process": {"share_bps": 25},
+        "informational": {"share_bps": 10},
+    },
+    "CORE_DEVELOPERS": env.list("CORE_DEVELOPERS", default=_DEV_CORE_DEVELOPERS),
+    "CORE_REVIEW_APPROVALS": env.int("CORE_REVIEW_APPROVALS", default=2),
+    "VOTING_PERIOD_SECONDS": {"default": 6 * 86400, "os_upgrade": 7 * 86400},
+    "QUORUM_BPS": {"default": 1000, "os_upgrade": 2000},
+    # Which choices count toward quorum (OpenZeppelin Governor: For + Abstain).
+    "QUORUM_COUNTS": ("for", "abstain"),
+    "VOTE_REASON_MAX_CHARS": 5000,
+    "VOTE_TIMESTAMP_PAST_SECONDS": 6 * 86400,
+    "VOTE_TIMESTAMP_FUTURE_SECONDS": 300,
+    "SECURITY_COUNCIL": env.list("SECURITY_COUNCIL", default=_DEV_COUNCIL),
+    "SECURITY_COUNCIL_THRESHOLD": env.int("SECURITY_COUNCIL_THRESHOLD", default=2),
+    "EXECUTION_CONFIRMATIONS": env.int("EXECUTION_CONFIRMATIONS", default=1),
+}
 
 LOGGING = {
     "version": 1,
