@@ -1,0 +1,1 @@
+"""The Foundation archive. Keep this file empty of imports: archive.verify runs without Django."""
