@@ -1,0 +1,494 @@
+#!/usr/bin/env python
+"""Benchmark of voting: signature verification, votes over HTTP (single and batch), final tally. Prints figures.
+
+    .venv/bin/python bench/votes/run.py                          # 100,000 votes over HTTP, 1,000,000-vote tally
+    .venv/bin/python bench/votes/run.py --votes 10000 --tally-votes 200000   # a quicker run
+
+Steps, in a scratch PostgreSQL database (BENCH_DATABASE_URL, default
+postgres://postgres@127.0.0.1:5432/govapp_votes_bench; dropped and re-created, dropped at the end unless --keep):
+
+1. verification in one process: --verify signed votes checked by the portal's path
+   (voting.signatures.verify_vote: cached domain separator, precomputed type hash, coincurve recovery),
+   next to the plain eth-account baseline (encode_typed_data + Account.recover_message) on the same votes;
+2. migrate, then a synthetic chain index with COPY: the voters' checkpoints (votes, delegate, balance) and the
+   total supply at one block, written straight into the indexer's tables (chain.models) instead of creating
+   100,000 delegations on a chain; 1 voter in 20 delegated to another voter (so the override path runs);
+3. two proposals in Voting (the snapshot at that block), --votes voters each, every vote pre-signed (coincurve);
+4. gunicorn (--workers sync workers) + PostgreSQL on loopback; --clients client processes with http.client
+   (keep-alive where the server allows it) POST /api/votes/ one vote per request: accepted votes/s, p50/p99;
+   then POST /api/votes/batch (--batch-size votes per request) for the second proposal;
+   each accepted vote is also a Foundation archive entry, as in production;
+5. the final tally recomputed from --tally-votes stored votes (COPY into voting_vote): the single SQL
+   aggregate of voting.services.recompute_totals, best and median of 3.
+
+Everything (server, clients, database) shares this machine's cores: the figures are for all of it at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+import coincurve  # noqa: E402
+import psycopg  # noqa: E402
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/govapp_votes_bench"
+VERIFYING_CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+TOKEN_UNIT = 10**18
+SNAPSHOT_BLOCK = 50
+CHECKPOINT_BLOCK = 10
+DELEGATOR_EVERY = 20  # 1 voter in 20 delegates to the previous voter
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+# --------------------------------------------------------------------------- database and environment
+def admin_url(url: str) -> tuple[str, str]:
+    base, name = url.rsplit("/", 1)
+    return base + "/postgres", name
+
+
+def recreate_database(url: str) -> None:
+    admin, name = admin_url(url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+
+
+def drop_database(url: str) -> None:
+    admin, name = admin_url(url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def write_deployment(directory: Path) -> Path:
+    path = directory / "deployment.json"
+    contracts = {name: {"address": VERIFYING_CONTRACT if name == "UpgradeExecutor" else "0x" + f"{i + 1:040x}",
+                        "block": 1}
+                 for i, name in enumerate(("GovernanceToken", "UpgradeExecutor", "StarknetCoreState", "ArchiveAnchor"))}
+    path.write_text(json.dumps({"chain_id": 31337, "contracts": contracts}))
+    return path
+
+
+def django_env(url: str, deployment: Path, *, production: bool = False) -> dict[str, str]:
+    env = dict(os.environ, DATABASE_URL=url, CHAIN_DEPLOYMENT_FILE=str(deployment), CHAIN_ID="31337",
+               DJANGO_SETTINGS_MODULE="govapp.settings", CELERY_BROKER_URL="memory://", LOG_LEVEL="WARNING",
+               DB_CONN_MAX_AGE="600")
+    if production:  # DEBUG off (no query log), with throw-away secrets so the production checks pass
+        env.update(DEBUG="false", SECRET_KEY="bench-" + coincurve.PrivateKey().secret.hex(),
+                   ALLOWED_HOSTS="127.0.0.1,localhost", SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false")
+        for name in ("DEPLOYER", "EXECUTOR", "RELAYER", "COUNCIL_RELAY"):
+            env[f"{name}_PRIVATE_KEY"] = "0x" + coincurve.PrivateKey().secret.hex()
+    return env
+
+
+# --------------------------------------------------------------------------- voters and signed votes
+def keccak(data: bytes) -> bytes:
+    from voting.signatures import keccak256
+
+    return keccak256(data)
+
+
+def voter(i: int) -> tuple[coincurve.PrivateKey, str]:
+    key = coincurve.PrivateKey(keccak(b"govapp-bench-voter-%d" % i))
+    address = "0x" + keccak(key.public_key.format(compressed=False)[1:])[-20:].hex()
+    return key, address
+
+
+def checksum(address: str) -> str:
+    lower = address[2:].lower()
+    digest = keccak(lower.encode()).hex()
+    return "0x" + "".join(c.upper() if c.isalpha() and int(digest[i], 16) >= 8 else c for i, c in enumerate(lower))
+
+
+def power_of(i: int) -> int:
+    return (1 + i % 97) * TOKEN_UNIT
+
+
+def vote_body(key: coincurve.PrivateKey, address: str, proposal: int, support: int, timestamp: int,
+              domain: dict, separator: bytes) -> dict:
+    from voting.signatures import VOTE_TYPES, vote_struct_hash
+
+    message = {"proposalId": proposal, "voter": address, "support": support, "reason": f"bench vote {support}",
+               "timestamp": timestamp}
+    digest = keccak(b"\x19\x01" + separator + vote_struct_hash(message))
+    raw = key.sign_recoverable(digest, hasher=None)  # r ‖ s ‖ recid, low-s (libsecp256k1 normalises)
+    signature = "0x" + raw[:64].hex() + f"{raw[64] + 27:02x}"
+    return {"typed_data": {"types": VOTE_TYPES, "primaryType": "Vote", "domain": domain, "message": message},
+            "signature": signature}
+
+
+def portal_domain() -> tuple[dict, bytes]:
+    from chain import eip712
+
+    domain = eip712.domain(31337, VERIFYING_CONTRACT)
+    return domain, eip712.hash_struct("EIP712Domain", eip712.EIP712_DOMAIN_FIELDS, domain)
+
+
+# --------------------------------------------------------------------------- 1. verification
+def bench_verification(count: int) -> dict:
+    import django
+
+    django.setup()
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    from voting.signatures import portal_domain_cached, verify_vote
+
+    domain, separator = portal_domain()
+    assert portal_domain_cached()[1] == separator
+    now = int(time.time())
+    votes = []
+    for i in range(count):
+        key, address = voter(i)
+        votes.append(vote_body(key, checksum(address), 1 + i % 7, i % 3, now, domain, separator))
+    # Rates per second of this process's CPU time (and of wall time): on a shared machine the wall clock
+    # also counts the other processes' turns; CPU time is what one core gives this code.
+    started, cpu = time.perf_counter(), time.process_time()
+    for body in votes:
+        verify_vote(body["typed_data"], body["signature"])
+    fast_wall, fast = count / (time.perf_counter() - started), count / (time.process_time() - cpu)
+    sample = votes[: max(count // 4, 500)]
+    started, cpu = time.perf_counter(), time.process_time()
+    for body in sample:
+        recovered = Account.recover_message(encode_typed_data(full_message=body["typed_data"]),
+                                            signature=body["signature"])
+        assert recovered == body["typed_data"]["message"]["voter"]
+    base_wall, baseline = len(sample) / (time.perf_counter() - started), len(sample) / (time.process_time() - cpu)
+    return {"portal": fast, "baseline": baseline, "portal_wall": fast_wall, "baseline_wall": base_wall,
+            "count": count, "baseline_count": len(sample)}
+
+
+# --------------------------------------------------------------------------- 2. the synthetic index
+def copy_rows(cursor, table: str, columns: tuple[str, ...], rows) -> None:
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def load_index(url: str, voters: list[str]) -> int:
+    """Checkpoints for every voter at CHECKPOINT_BLOCK; returns the total supply."""
+    votes: dict[str, int] = {}
+    delegates: dict[str, str] = {}
+    balances: dict[str, int] = {}
+    for i, address in enumerate(voters):
+        balances[address] = power_of(i)
+        delegate = voters[i - 1] if i % DELEGATOR_EVERY == DELEGATOR_EVERY - 1 else address
+        delegates[address] = delegate
+        votes[delegate] = votes.get(delegate, 0) + balances[address]
+    total = sum(balances.values())
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO chain_indexerstate (name, contracts, start_block, head_block, head_hash, failures, "
+                    "reorgs, created_at, last_error) VALUES ('default', '{}', 1, 100, %s, 0, 0, now(), '')",
+                    ["0x" + "00" * 32])
+        copy_rows(cur, "chain_votescheckpoint", ("account", "block", "votes"),
+                  ((a, CHECKPOINT_BLOCK, v) for a, v in votes.items()))
+        copy_rows(cur, "chain_delegatecheckpoint", ("account", "block", "delegate"),
+                  ((a, CHECKPOINT_BLOCK, d) for a, d in delegates.items()))
+        copy_rows(cur, "chain_balancecheckpoint", ("account", "block", "balance"),
+                  ((a, CHECKPOINT_BLOCK, b) for a, b in balances.items()))
+        cur.execute("INSERT INTO chain_supplycheckpoint (block, total_supply) VALUES (%s, %s)",
+                    [CHECKPOINT_BLOCK, total])
+        cur.execute("ANALYZE")
+    return total
+
+
+def open_proposals(count: int) -> list[int]:
+    """Proposals in Voting (rows written directly; the lifecycle is measured elsewhere), Tally opened."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from accounts.models import User
+    from proposals.models import Proposal
+    from voting.services import open_voting
+
+    author = User.objects.for_address("0x" + "ab" * 20)
+    now = timezone.now()
+    numbers = []
+    for n in range(1, count + 1):
+        proposal = Proposal.objects.create(
+            number=n, title=f"Bench proposal {n}", kind="process", status="voting", author=author, body="Bench.",
+            revision_hash="0x" + "00" * 32, snapshot_block=SNAPSHOT_BLOCK,
+            voting_starts_at=now - dt.timedelta(minutes=5),
+            voting_ends_at=now + dt.timedelta(days=1))
+        open_voting(proposal)
+        numbers.append(n)
+    return numbers
+
+
+# --------------------------------------------------------------------------- 4. HTTP
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(env: dict[str, str], workers: int, port: int) -> subprocess.Popen:
+    command = [str(REPO / ".venv" / "bin" / "gunicorn"), "govapp.wsgi:application", "--workers", str(workers),
+               "--bind", f"127.0.0.1:{port}", "--worker-class", "sync", "--log-level", "warning",
+               "--backlog", "2048", "--timeout", "120"]
+    process = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/api/votes/proposals/1/results")
+            if conn.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def _proc_cpu(pid: int) -> float:
+    """utime + stime of a process, in seconds (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(x) for x in task.read_text().split()]
+    return found
+
+
+def server_cpu(master: int, url: str) -> dict[int, float]:
+    """CPU seconds so far of the gunicorn master and workers and of the database's backends, by pid."""
+    pids = [master, *_children(master)]
+    _, name = admin_url(url)
+    with psycopg.connect(admin_url(url)[0], autocommit=True) as conn:
+        pids += [row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [name])]
+    return {pid: _proc_cpu(pid) for pid in pids}
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
+
+
+def stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _client(args: tuple) -> tuple[float, float, list[float], dict[int, int], str]:
+    port, path, bodies, barrier_at = args
+    while time.time() < barrier_at:
+        time.sleep(0.001)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    latencies, statuses, sample = [], {}, ""
+    started = time.perf_counter()
+    for body in bodies:
+        t0 = time.perf_counter()
+        for attempt in range(3):
+            try:
+                conn.request("POST", path, body, headers)
+                response = conn.getresponse()
+                data = response.read()
+                break
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                if attempt == 2:
+                    raise
+        latencies.append(time.perf_counter() - t0)
+        statuses[response.status] = statuses.get(response.status, 0) + 1
+        if response.status >= 300 and not sample:
+            sample = data[:300].decode(errors="replace")
+    return started, time.perf_counter(), latencies, statuses, sample
+
+
+def run_clients(port: int, path: str, bodies: list[bytes], clients: int) -> dict:
+    slices = [bodies[i::clients] for i in range(clients)]
+    barrier_at = time.time() + 1.0
+    with multiprocessing.get_context("fork").Pool(clients) as pool:
+        results = pool.map(_client, [(port, path, s, barrier_at) for s in slices])
+    start = min(r[0] for r in results)
+    end = max(r[1] for r in results)
+    latencies = sorted(x for r in results for x in r[2])
+    statuses: dict[int, int] = {}
+    for r in results:
+        for code, n in r[3].items():
+            statuses[code] = statuses.get(code, 0) + n
+    samples = [r[4] for r in results if r[4]]
+    return {"seconds": end - start, "requests": len(latencies), "statuses": statuses,
+            "p50": latencies[len(latencies) // 2] * 1000, "p99": latencies[int(len(latencies) * 0.99)] * 1000,
+            "sample_error": samples[0] if samples else ""}
+
+
+# --------------------------------------------------------------------------- 5. tally
+def load_votes_for_tally(url: str, proposal_pk: int, count: int) -> None:
+    """COPY `count` current votes (1 in 20 overriding the previous voter) for one proposal."""
+    now = time.strftime("%Y-%m-%d %H:%M:%S+00")
+
+    def rows():
+        for i in range(count):
+            address = "0x" + keccak(b"tally-%d" % i)[-20:].hex()
+            delegate = "0x" + keccak(b"tally-%d" % (i - 1))[-20:].hex() if i % DELEGATOR_EVERY == 19 else ""
+            balance = power_of(i)
+            votes_power = 0 if delegate else balance
+            override = balance if delegate else 0
+            yield ("0x" + keccak(b"vote-%d" % i).hex(), proposal_pk, address, i % 3, "", 1_700_000_000,
+                   SNAPSHOT_BLOCK, votes_power, override, votes_power + override, delegate, 0, "eip712", "{}", "0x",
+                   False, True, "", "", None, now)
+
+    columns = ("id", "proposal_id", "voter", "support", "reason", "signed_timestamp", "snapshot_block",
+               "votes_power", "override_balance", "power", "delegate", "overridden", "format", "typed_data",
+               "signature", "contract_wallet", "is_current", "replaced_by", "replaces", "archive_sequence",
+               "created_at")
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        copy_rows(cur, "voting_vote", columns, rows())
+        cur.execute("ANALYZE voting_vote")
+
+
+# --------------------------------------------------------------------------- main
+def main() -> None:  # noqa: C901 - one script, read top to bottom
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--votes", type=int, default=100_000, help="votes over HTTP, per endpoint")
+    parser.add_argument("--verify", type=int, default=20_000, help="signatures in the verification benchmark")
+    parser.add_argument("--clients", type=int, default=6, help="client processes for the single-vote run")
+    parser.add_argument("--batch-clients", type=int, default=2, help="client processes for the batch run")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--tally-votes", type=int, default=1_000_000)
+    parser.add_argument("--skip", action="append", default=[], choices=["verify", "http", "batch", "tally"])
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    workdir = Path(tempfile.mkdtemp(prefix="govapp-votes-bench-"))
+    deployment = write_deployment(workdir)
+    os.environ.update(django_env(url, deployment))
+    report: list[str] = []
+
+    log(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; PostgreSQL "
+        f"{url.rsplit('@', 1)[-1]}")
+    if "verify" not in args.skip:
+        figures = bench_verification(args.verify)
+        ratio = figures["portal"] / figures["baseline"]
+        report.append(f"verification, one process, per CPU-second: portal path {figures['portal']:,.0f} votes/s "
+                      f"({figures['count']:,} votes); eth-account baseline {figures['baseline']:,.0f} votes/s "
+                      f"({figures['baseline_count']:,}); {ratio:.1f}x (wall clock: {figures['portal_wall']:,.0f} "
+                      f"vs {figures['baseline_wall']:,.0f} votes/s)")
+        log(report[-1])
+    else:
+        import django
+
+        django.setup()
+
+    recreate_database(url)
+    try:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO,
+                       env=django_env(url, deployment), check=True)
+        log(f"migrated in {time.perf_counter() - started:.1f}s")
+
+        from django.db import connection
+
+        from proposals.models import Proposal
+        from voting.models import Tally
+        from voting.services import live_totals, recompute_totals
+
+        started = time.perf_counter()
+        keys = [voter(i) for i in range(args.votes)]
+        addresses = [a for _, a in keys]
+        load_index(url, addresses)
+        numbers = open_proposals(3)
+        log(f"index of {len(addresses):,} voters and 3 proposals in Voting in {time.perf_counter() - started:.1f}s")
+
+        domain, separator = portal_domain()
+        now = int(time.time())
+        started = time.perf_counter()
+        singles = [json.dumps(vote_body(k, checksum(a), numbers[0], i % 3, now, domain, separator)).encode()
+                   for i, (k, a) in enumerate(keys)]
+        batch_votes = [vote_body(k, checksum(a), numbers[1], (i + 1) % 3, now, domain, separator)
+                       for i, (k, a) in enumerate(keys)]
+        batches = [json.dumps({"votes": batch_votes[i:i + args.batch_size]}).encode()
+                   for i in range(0, len(batch_votes), args.batch_size)]
+        log(f"pre-signed {len(singles) + len(batch_votes):,} votes in {time.perf_counter() - started:.1f}s")
+        connection.close()
+
+        port = free_port()
+        server = start_gunicorn(django_env(url, deployment, production=True), args.workers, port)
+        try:
+            if "http" not in args.skip:
+                before = server_cpu(server.pid, url)
+                r = run_clients(port, "/api/votes/", singles, args.clients)
+                cpu = cpu_used(before, server_cpu(server.pid, url)) or float("nan")
+                accepted = r["statuses"].get(201, 0)
+                report.append(f"HTTP single votes: {accepted:,} accepted of {r['requests']:,} in {r['seconds']:.1f}s = "
+                              f"{accepted / r['seconds']:,.0f} votes/s; latency p50 {r['p50']:.1f} ms, "
+                              f"p99 {r['p99']:.1f} ms ({args.workers} gunicorn workers, {args.clients} clients); "
+                              f"server CPU (gunicorn + PostgreSQL backends) {cpu / max(accepted, 1) * 1000:.2f} ms "
+                              f"per vote = {max(accepted, 1) / cpu:,.0f} votes per CPU-second")
+                log(report[-1] + (f"; statuses {r['statuses']} {r['sample_error']}" if accepted != r["requests"]
+                                  else ""))
+            if "batch" not in args.skip:
+                before = server_cpu(server.pid, url)
+                r = run_clients(port, "/api/votes/batch", batches, args.batch_clients)
+                cpu = cpu_used(before, server_cpu(server.pid, url)) or float("nan")
+                ok = r["statuses"].get(200, 0)
+                problem = "" if ok == r["requests"] else f"; statuses {r['statuses']} {r['sample_error']}"
+                report.append(f"HTTP batch: {len(batch_votes):,} votes in {r['requests']:,} requests of "
+                              f"{args.batch_size} in {r['seconds']:.1f}s = {len(batch_votes) / r['seconds']:,.0f} "
+                              f"votes/s (request p50 {r['p50']:.0f} ms, p99 {r['p99']:.0f} ms; {args.batch_clients} "
+                              f"clients); server CPU {cpu / len(batch_votes) * 1000:.2f} ms per vote = "
+                              f"{len(batch_votes) / cpu:,.0f} votes per CPU-second{problem}")
+                log(report[-1])
+        finally:
+            stop(server)
+
+        for number in numbers[:2]:
+            proposal = Proposal.objects.get(number=number)
+            live, recomputed = live_totals(Tally.objects.get(pk=proposal.pk)), recompute_totals(proposal)
+            state = "agree" if live == recomputed else f"DIFFER: live {live}, recomputed {recomputed}"
+            log(f"proposal {number}: {recomputed['voters']:,} voters; live and recomputed tallies {state}")
+
+        if "tally" not in args.skip:
+            proposal = Proposal.objects.get(number=numbers[2])
+            started = time.perf_counter()
+            load_votes_for_tally(url, proposal.pk, args.tally_votes)
+            log(f"COPY of {args.tally_votes:,} votes in {time.perf_counter() - started:.1f}s")
+            timings = []
+            for _ in range(3):
+                started = time.perf_counter()
+                totals = recompute_totals(proposal)
+                timings.append(time.perf_counter() - started)
+            assert totals["voters"] == args.tally_votes, totals
+            report.append(f"final tally of {args.tally_votes:,} stored votes (one SQL aggregate): best "
+                          f"{min(timings):.2f}s, median {statistics.median(timings):.2f}s")
+            log(report[-1])
+        connection.close()
+    finally:
+        if not args.keep:
+            drop_database(url)
+    print(f"\n== summary (load average at the end {os.getloadavg()[0]:.1f})")
+    for line in report:
+        print(" * " + line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The fast vote-verification path agrees with chain.signing.verify_signed; the Merkle root of the vote set."""
+
+from __future__ import annotations
+
+import pytest
+from eth_account import Account
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chain import eip712
+from chain.signing import SignatureError, typed_data_for, verify_signed
+from voting import merkle, signatures
+
+pytestmark = pytest.mark.django_db
+
+KEYS = [Account.from_key(f"0x{i:064x}") for i in range(0xB0B, 0xB0B + 4)]
+
+messages = st.fixed_dictionaries({
+    "proposalId": st.integers(min_value=0, max_value=2**256 - 1),
+    "support": st.integers(min_value=0, max_value=255),
+    "reason": st.text(max_size=300),
+    "timestamp": st.integers(min_value=0, max_value=2**64 - 1),
+})
+
+
+def _outcome(fn, typed, signature):
+    try:
+        verified = fn(typed, signature)
+    except SignatureError as exc:
+        return ("refused", exc.code)
+    return ("ok", verified.signer, verified.digest, verified.contract_wallet)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(message=messages, key_index=st.integers(0, 3), checksummed=st.booleans(), flip=st.integers(-1, 64))
+def test_fast_path_agrees_with_the_reference(chain_settings, message, key_index, checksummed, flip):
+    account = KEYS[key_index]
+    voter = account.address if checksummed else account.address.lower()
+    typed = typed_data_for("Vote", {**message, "voter": voter})
+    signature = Account.sign_typed_data(account.key, full_message=typed).signature.to_0x_hex()
+    if flip >= 0:  # corrupt one byte of the signature
+        raw = bytearray.fromhex(signature[2:])
+        raw[flip] ^= 0x01
+        signature = "0x" + raw.hex()
+    fast = _outcome(signatures.verify_vote, typed, signature)
+    reference = _outcome(lambda t, s: verify_signed("Vote", t, s, "voter"), typed, signature)
+    assert fast == reference
+    if flip < 0:
+        assert fast[0] == "ok" and fast[2] == "0x" + eip712.digest(typed).hex()
+        assert signatures._fast_verify(typed, signature) is not None  # the fast path itself answered
+
+
+def test_fast_path_declines_what_it_does_not_handle(chain_settings):
+    account = KEYS[0]
+    typed = typed_data_for("Vote", {"proposalId": 1, "voter": account.address, "support": 1, "reason": "",
+                                    "timestamp": 1})
+    signature = Account.sign_typed_data(account.key, full_message=typed).signature.to_0x_hex()
+    assert signatures._fast_verify(typed, signature) is not None
+    for mutate in (lambda t: t["message"].update(proposalId="1"), lambda t: t["message"].update(support=True),
+                   lambda t: t["domain"].update(chainId=31337.0), lambda t: t.update(extra=1),
+                   lambda t: t["domain"].update(verifyingContract=t["domain"]["verifyingContract"].lower())):
+        changed = typed_data_for("Vote", dict(typed["message"]))
+        mutate(changed)
+        assert signatures._fast_verify(changed, signature) is None
+
+
+def test_merkle_root_definition():
+    ids = ["0x" + (bytes([i]) * 32).hex() for i in (3, 1, 2)]
+    hashed = [merkle.keccak256(bytes([i]) * 32) for i in (1, 2, 3)]  # keccak(id), ids in ascending order
+    assert merkle.leaves(ids) == hashed
+
+    def pair(a, b):
+        return merkle.keccak256(min(a, b) + max(a, b))
+
+    assert merkle.vote_set_root(ids) == "0x" + pair(pair(hashed[0], hashed[1]), hashed[2]).hex()
+    assert merkle.vote_set_root(list(reversed(ids)) + ids) == merkle.vote_set_root(ids)  # a set: order, repeats
+    assert merkle.vote_set_root([]) == merkle.EMPTY_ROOT
+    assert merkle.vote_set_root([ids[1]]) == "0x" + hashed[0].hex()
+    assert merkle.vote_set_root(ids) != merkle.vote_set_root(ids[:2])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sets(st.binary(min_size=32, max_size=32), min_size=1, max_size=40))
+def test_every_vote_has_a_proof(ids):
+    root = merkle.vote_set_root(ids)
+    for vote_id in ids:
+        proof = merkle.merkle_proof(ids, vote_id)
+        assert merkle.verify_proof(root, vote_id, proof)
+        assert not merkle.verify_proof(root, bytes(32) if vote_id != bytes(32) else b"\x01" * 32, proof)
