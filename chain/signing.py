@@ -40,6 +40,20 @@ class VerifiedMessage:
     signature: str
     contract_wallet: bool
 
+    def archive_artifact(self) -> dict[str, Any]:
+        """The signed artifact as the archive keeps it (archive.services.record's `signed`)."""
+        return archive_artifact(self.typed_data, self.signature, self.signer, contract_wallet=self.contract_wallet)
+
+
+def archive_artifact(typed_data: dict[str, Any], signature: str, signer: str, *,
+                     contract_wallet: bool = False) -> dict[str, Any]:
+    """Verbatim typed data, signature and signer; contract-wallet signatures (checked on chain by
+    EIP-1271 when accepted) are marked so the offline verifier counts them apart."""
+    artifact = {"typed_data": typed_data, "signature": signature, "signer": signer}
+    if contract_wallet:
+        artifact["scheme"] = "eip1271"
+    return artifact
+
 
 def portal_domain() -> dict[str, Any]:
     """The EIP-712 domain of this portal's deployment."""

@@ -30,7 +30,7 @@ from eth_utils import is_address, to_checksum_address
 from archive import kinds
 from archive.models import ArchiveEntry
 from archive.services import record
-from chain.signing import typed_data_for, verify_signed
+from chain.signing import archive_artifact, typed_data_for, verify_signed
 from execution import conf
 from execution.models import VETO_OPEN_STATES, Execution, VetoSignature
 from govapp.errors import ConflictError, DomainError, NotFoundError, PermissionDeniedError
@@ -116,9 +116,8 @@ def submit_veto(number: int | str, typed_data: Any, signature: Any, *, now: date
         if VetoSignature.objects.filter(execution=execution, member=member).exists() \
                 or VetoSignature.objects.filter(digest=verified.digest).exists():
             raise ConflictError("This member already vetoed this proposal.", code="already_vetoed")
-        signed = {"typed_data": verified.typed_data, "signature": verified.signature, "signer": member}
-        if verified.contract_wallet:
-            signed["scheme"] = "eip1271"
+        signed = archive_artifact(verified.typed_data, verified.signature, member,
+                                  contract_wallet=verified.contract_wallet)
         entry = record(kinds.VETO_SIGNATURE, {
             "proposal": execution.proposal.ref, "member": member, "reason": reason, "onchain_id": execution.onchain_id,
             "digest": verified.digest, "threshold": conf.council_threshold(),

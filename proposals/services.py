@@ -502,10 +502,6 @@ def _current_revision(proposal: Proposal) -> Revision:
     return Revision.objects.get(proposal=proposal, number=proposal.revision_number)
 
 
-def _signed_artifact(verified: Any) -> dict[str, Any]:
-    return {"typed_data": verified.typed_data, "signature": verified.signature, "signer": verified.signer}
-
-
 def endorse(number: int | str, typed_data: Any, signature: Any, *, now: datetime | None = None) -> Endorsement:
     """Accept a signed `Endorsement` of the current revision; cross the threshold → the next status."""
     verified = verify_signed("Endorsement", typed_data, signature, "endorser")
@@ -532,7 +528,7 @@ def endorse(number: int | str, typed_data: Any, signature: Any, *, now: datetime
         entry = record(kinds.ENDORSEMENT, {
             "proposal": proposal.ref, "endorser": endorser, "revision": revision.number,
             "revision_hash": proposal.revision_hash, "weight": str(weight), "block": proposal.endorsement_block,
-            "round": proposal.endorsement_round}, proposal_ref=proposal.ref, signed=_signed_artifact(verified))
+            "round": proposal.endorsement_round}, proposal_ref=proposal.ref, signed=verified.archive_artifact())
         try:
             with transaction.atomic():
                 endorsement = Endorsement.objects.create(
@@ -588,7 +584,7 @@ def review(number: int | str, typed_data: Any, signature: Any, *, now: datetime 
         entry = record(kinds.TECHNICAL_REVIEW, {
             "proposal": proposal.ref, "reviewer": reviewer, "verdict": "approve" if approve else "reject",
             "comment": comment, "revision": revision.number, "revision_hash": proposal.revision_hash,
-            "round": proposal.review_round}, proposal_ref=proposal.ref, signed=_signed_artifact(verified))
+            "round": proposal.review_round}, proposal_ref=proposal.ref, signed=verified.archive_artifact())
         try:
             with transaction.atomic():
                 item = TechnicalReview.objects.create(

@@ -72,7 +72,7 @@ from eth_utils import is_address, to_checksum_address
 
 from archive import kinds
 from archive.services import APPEND_LOCK_KEY, record
-from chain.signing import VerifiedMessage, typed_data_for
+from chain.signing import VerifiedMessage, archive_artifact, typed_data_for
 from govapp.errors import ConflictError, DomainError, NotFoundError, PermissionDeniedError
 from proposals.models import Proposal, ProposalStatus
 from voting import merkle
@@ -386,11 +386,8 @@ def _ballot_lock_keys(ballot: Ballot) -> list[tuple[int, int]]:
 
 
 def _signed(vote_or_verified: Vote | VerifiedMessage, signer: str) -> dict[str, Any]:
-    signed = {"typed_data": vote_or_verified.typed_data, "signature": vote_or_verified.signature, "signer": signer}
-    if vote_or_verified.contract_wallet:
-        # Checked on chain (EIP-1271) at cast time; the offline verifier counts these separately.
-        signed["scheme"] = "eip1271"
-    return signed
+    return archive_artifact(vote_or_verified.typed_data, vote_or_verified.signature, signer,
+                            contract_wallet=vote_or_verified.contract_wallet)
 
 
 def _vote_payload(proposal: Proposal, vote_id: str, voter: str, support: int, weight: int, *, power: int,
