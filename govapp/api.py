@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -28,6 +30,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """Answer every refusal as {"error": {"code", "message", "details"?}} with a 4xx status."""
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.status)
+    # Django's own refusals get the same codes as DRF's (DRF converts them only inside its handler).
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "proposals",
     "voting",
     "delegation",
+    "execution",
 ]
 
 MIDDLEWARE = [

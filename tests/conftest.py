@@ -4,7 +4,7 @@ import pytest
 
 from chain.deploy import write_deployment_file
 
-pytest_plugins = ["chain.testing", "govapp.testing"]
+pytest_plugins = ["chain.testing", "govapp.testing", "archive.testing"]
 
 
 @pytest.fixture

@@ -1,9 +1,15 @@
 """Each task reaches exactly one queue, named for its work, through the real Redis broker."""
 
+from urllib.parse import urlparse
+
 import redis
 from django.conf import settings
 
 from govapp.celery import QUEUE_NAMES, app
+
+# A Redis database of its own, so emptying the queues here never races a test whose worker
+# consumes the suite's real queues.
+ROUTING_TEST_DB = "/8"
 
 
 def _depths(client: redis.Redis) -> dict[str, int]:
@@ -12,13 +18,16 @@ def _depths(client: redis.Redis) -> dict[str, int]:
 
 def test_a_task_routed_to_indexing_lands_only_in_the_indexing_queue():
     assert settings.CELERY_BROKER_URL.startswith("redis://"), "make test runs against Redis"
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    for name in QUEUE_NAMES:
-        client.delete(name)
-    with app.connection_for_write() as conn:
+    url = urlparse(settings.CELERY_BROKER_URL)._replace(path=ROUTING_TEST_DB).geturl()
+    client = redis.Redis.from_url(url)
+    client.delete(*QUEUE_NAMES)
+    with app.connection_for_write(url) as conn:
+        for queue in app.amqp.queues.values():  # bind every queue first, as running workers do
+            queue.bind(conn.default_channel).declare()
         app.send_task("chain.tasks.probe", connection=conn)
         app.send_task("execution.tasks.probe", connection=conn)
         app.send_task("proposals.tasks.probe", connection=conn)
-    assert _depths(client) == {"default": 1, "indexing": 1, "execution": 1}
-    for name in QUEUE_NAMES:
-        client.delete(name)
+    try:
+        assert _depths(client) == {"default": 1, "indexing": 1, "execution": 1}
+    finally:
+        client.delete(*QUEUE_NAMES)

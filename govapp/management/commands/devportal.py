@@ -118,6 +118,11 @@ class Command(BaseCommand):
         write_deployment_file(settings.CHAIN_DEPLOYMENT_FILE, deployment, settings.CHAIN_ID)
         holder_keys = [dev_private_key(i) for i in HOLDER_INDICES]
         demo = seed_demo_state(w3, deployment, deployer_key, holder_keys)
+        # Index the demo chain first: the demo proposals read endorsing power from the index.
+        from chain.indexer import follow_once
+
+        indexed = follow_once(respect_backoff=False)
+        self.stdout.write(f"      indexed: {indexed.get('status')} up to block {indexed.get('head', '?')}")
         seed_demo_proposals(list(demo.balances))
         self.stdout.write(f"      token {deployment.token_address}, executor {deployment.executor_address}, "
                           f"{len(demo.balances)} holders, deployment file {settings.CHAIN_DEPLOYMENT_FILE}")
