@@ -27,7 +27,7 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 
 #: Anvil account 7 of the public "test test ... junk" mnemonic: a guardian on the dev chain. Never in production.
-DEV_COUNCIL_RELAY_KEY = "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356"
+DEV_COUNCIL_RELAY_KEY = settings.DEV_COUNCIL_RELAY_KEY
 
 _DEFAULTS: dict[str, Any] = {
     "EXECUTION_MAX_ATTEMPTS": 8,
@@ -71,8 +71,7 @@ def executor_key() -> str:
 
 
 def council_relay_key() -> str:
-    return (getattr(settings, "COUNCIL_RELAY_PRIVATE_KEY", None) or os.environ.get("COUNCIL_RELAY_PRIVATE_KEY")
-            or DEV_COUNCIL_RELAY_KEY)
+    return settings.COUNCIL_RELAY_PRIVATE_KEY
 
 
 def address_of(key: str) -> str:

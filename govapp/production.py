@@ -12,8 +12,9 @@ def production_problems(settings: dict[str, Any]) -> list[str]:
     problems = []
     if settings["SECRET_KEY"] == settings["DEV_SECRET_KEY"] or len(settings["SECRET_KEY"]) < 32:
         problems.append("SECRET_KEY is the development default or shorter than 32 characters")
-    dev_keys = {settings["DEV_DEPLOYER_KEY"], settings["DEV_EXECUTOR_KEY"], settings["DEV_RELAYER_KEY"]}
-    for name in ("DEPLOYER_PRIVATE_KEY", "EXECUTOR_PRIVATE_KEY", "RELAYER_PRIVATE_KEY"):
+    dev_keys = {settings["DEV_DEPLOYER_KEY"], settings["DEV_EXECUTOR_KEY"], settings["DEV_RELAYER_KEY"],
+                settings["DEV_COUNCIL_RELAY_KEY"]}
+    for name in ("DEPLOYER_PRIVATE_KEY", "EXECUTOR_PRIVATE_KEY", "RELAYER_PRIVATE_KEY", "COUNCIL_RELAY_PRIVATE_KEY"):
         if settings[name].lower() in dev_keys:
             problems.append(f"{name} is a public anvil development key")
     if settings["ALLOWED_HOSTS"] == ["*"]:

@@ -24,6 +24,7 @@ DEV_SECRET_KEY = "dev-insecure-govapp-secret-key-change-me"
 DEV_DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 DEV_EXECUTOR_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 DEV_RELAYER_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
+DEV_COUNCIL_RELAY_KEY = "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356"  # account 7
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
@@ -178,6 +179,8 @@ CHAIN_RPC_TIMEOUT = env.float("CHAIN_RPC_TIMEOUT", default=10.0)
 DEPLOYER_PRIVATE_KEY = env.str("DEPLOYER_PRIVATE_KEY", default=DEV_DEPLOYER_KEY)
 EXECUTOR_PRIVATE_KEY = env.str("EXECUTOR_PRIVATE_KEY", default=DEV_EXECUTOR_KEY)
 RELAYER_PRIVATE_KEY = env.str("RELAYER_PRIVATE_KEY", default=DEV_RELAYER_KEY)
+# Holds GUARDIAN_ROLE: enacts a security-council veto once enough members signed (see README, Execution).
+COUNCIL_RELAY_PRIVATE_KEY = env.str("COUNCIL_RELAY_PRIVATE_KEY", default=DEV_COUNCIL_RELAY_KEY)
 
 # --- Wallet sign-in (EIP-4361) ---------------------------------------------------------------
 PORTAL_NAME = env.str("PORTAL_NAME", default="govapp")

@@ -9,38 +9,38 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+PROD_KEYS = {
+    "SECRET_KEY": "k" * 50,
+    "DEPLOYER_PRIVATE_KEY": "0x" + "11" * 32,
+    "EXECUTOR_PRIVATE_KEY": "0x" + "22" * 32,
+    "RELAYER_PRIVATE_KEY": "0x" + "33" * 32,
+    "COUNCIL_RELAY_PRIVATE_KEY": "0x" + "44" * 32,
+}
+
 
 def _django_setup(env_overrides: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "EXECUTOR_PRIVATE_KEY",
-                                                            "DEPLOYER_PRIVATE_KEY", "RELAYER_PRIVATE_KEY"}}
+    env = {k: v for k, v in os.environ.items() if k not in PROD_KEYS}
     env.update({"GOVAPP_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "govapp.settings"})
     env.update(env_overrides)
     return subprocess.run([sys.executable, "-c", "import django; django.setup(); print('started')"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
-PROD_KEYS = {
-    "SECRET_KEY": "k" * 50,
-    "DEPLOYER_PRIVATE_KEY": "0x" + "11" * 32,
-    "EXECUTOR_PRIVATE_KEY": "0x" + "22" * 32,
-    "RELAYER_PRIVATE_KEY": "0x" + "33" * 32,
-}
-
-
 def test_production_refuses_dev_defaults(tmp_path):
     result = _django_setup({"DEBUG": "false"}, tmp_path)
     assert result.returncode != 0
     assert "Refusing to start with DEBUG off" in result.stderr
-    for name in ("SECRET_KEY", "EXECUTOR_PRIVATE_KEY", "RELAYER_PRIVATE_KEY", "DEPLOYER_PRIVATE_KEY"):
+    for name in PROD_KEYS:
         assert name in result.stderr
 
 
 @pytest.mark.parametrize("name", sorted(PROD_KEYS))
 def test_production_refuses_each_dev_default_alone(tmp_path, name):
-    from govapp.settings import DEV_DEPLOYER_KEY, DEV_EXECUTOR_KEY, DEV_RELAYER_KEY, DEV_SECRET_KEY
+    from govapp import settings
 
-    dev = {"SECRET_KEY": DEV_SECRET_KEY, "DEPLOYER_PRIVATE_KEY": DEV_DEPLOYER_KEY,
-           "EXECUTOR_PRIVATE_KEY": DEV_EXECUTOR_KEY, "RELAYER_PRIVATE_KEY": DEV_RELAYER_KEY}
+    dev = {"SECRET_KEY": settings.DEV_SECRET_KEY, "DEPLOYER_PRIVATE_KEY": settings.DEV_DEPLOYER_KEY,
+           "EXECUTOR_PRIVATE_KEY": settings.DEV_EXECUTOR_KEY, "RELAYER_PRIVATE_KEY": settings.DEV_RELAYER_KEY,
+           "COUNCIL_RELAY_PRIVATE_KEY": settings.DEV_COUNCIL_RELAY_KEY}
     result = _django_setup({"DEBUG": "false", **PROD_KEYS, name: dev[name]}, tmp_path)
     assert result.returncode != 0
     assert name in result.stderr
