@@ -55,6 +55,7 @@ from archive.verify import (  # noqa: E402
     trailer_line,
     typed_data_digest,
 )
+from bench.scratch_db import drop_database, recreate_database  # noqa: E402
 
 VOTERS_PER_PROPOSAL = 100
 SUPPORT = ("against", "for", "abstain")
@@ -91,24 +92,10 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-def admin_url(url: str) -> tuple[str, str]:
-    base, name = url.rsplit("/", 1)
-    return base + "/postgres", name
 
 
-def recreate_database(url: str) -> None:
-    admin, name = admin_url(url)
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
-        raise SystemExit(f"refusing odd database name {name!r}")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
 
 
-def drop_database(url: str) -> None:
-    admin, name = admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def django_env(url: str) -> dict[str, str]:

@@ -43,8 +43,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-import psycopg  # noqa: E402
 from eth_utils import keccak  # noqa: E402
+
+from bench.scratch_db import drop_database, recreate_database  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/govapp_bench_delegation"
 UNIT = 10**18
@@ -70,17 +71,8 @@ def holder_address(i: int) -> str:
 
 # --- database --------------------------------------------------------------------------------------------
 
-def recreate_database(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def drop_database(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def copy_rows(cursor, table: str, columns: tuple[str, ...], rows) -> int:

@@ -46,6 +46,8 @@ sys.path.insert(0, str(REPO))
 import coincurve  # noqa: E402
 import psycopg  # noqa: E402
 
+from bench.scratch_db import admin_url, drop_database, recreate_database  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/govapp_votes_bench"
 VERIFYING_CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 TOKEN_UNIT = 10**18
@@ -59,22 +61,10 @@ def log(message: str) -> None:
 
 
 # --------------------------------------------------------------------------- database and environment
-def admin_url(url: str) -> tuple[str, str]:
-    base, name = url.rsplit("/", 1)
-    return base + "/postgres", name
 
 
-def recreate_database(url: str) -> None:
-    admin, name = admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
 
 
-def drop_database(url: str) -> None:
-    admin, name = admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def write_deployment(directory: Path) -> Path:
