@@ -3,7 +3,7 @@
 Plain Python, no Django, no web3 formatting: logs arrive as the node's JSON (hex strings). The three
 token events the index is built from (Transfer, DelegateChanged, DelegateVotesChanged) are decoded by
 slicing the hex directly; every other watched event goes through eth-abi with a precomputed
-(address, topic0) table. web3's per-log `process_log` is ~500x slower (bench/indexer/run.py measures it).
+(address, topic0) table. web3's per-log `process_log` is ~40x slower (bench/indexer/run.py measures it).
 
 Addresses come out lower case (see chain.models for the conventions).
 """

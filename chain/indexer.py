@@ -15,8 +15,9 @@ One pass (Indexer.run) repeats, until the target block (chain head - CHAIN_CONFI
 3. one transaction (chain.services.commit_range): compare-and-set the cursor from the old head to the
    range end, then write events, block hashes and checkpoints (COPY on PostgreSQL).
 
-Raw JSON-RPC through the provider (no web3 result formatters: they cost ~14x the request itself for
-eth_getLogs; see bench/indexer/run.py); our own retries with backoff instead of the provider's.
+Raw JSON-RPC through the provider (web3's eth.get_logs with its result formatters delivers ~10x fewer
+logs per second; bench/indexer/run.py measures it); our own retries with backoff instead of the
+provider's. While a range is written, the next one is already being read (a prefetch thread).
 A run holds the advisory lock (chain.services.indexer_lock) — callers take it: follow_once, the
 index_chain command.
 """

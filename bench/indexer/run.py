@@ -42,9 +42,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-import psycopg  # noqa: E402
 from eth_abi import encode as abi_encode  # noqa: E402
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address  # noqa: E402
+
+from bench.scratch_db import drop_database, recreate_database  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/govapp_bench_indexer"
 UNIT = 10**18
@@ -56,25 +57,6 @@ SEL_PAST_VOTES = "0x" + function_signature_to_4byte_selector("getPastVotes(addre
 
 def log(message: str = "") -> None:
     print(message, flush=True)
-
-
-# --------------------------------------------------------------------------- database
-def admin_url(url: str) -> tuple[str, str]:
-    base, name = url.rsplit("/", 1)
-    return base + "/postgres", name
-
-
-def recreate_database(url: str) -> None:
-    admin, name = admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-
-
-def drop_database(url: str) -> None:
-    admin, name = admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 # --------------------------------------------------------------------------- chain

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -45,10 +46,36 @@ class Command(BaseCommand):
         self.verbosity = int(options.get("verbosity", 1))
         self.stopping = False
         self._last_print = 0.0
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._stop)
+        previous = {}
+        if threading.current_thread() is threading.main_thread():  # finish the range, then stop
+            previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self._handle(from_block=from_block, to_block=to_block, follow=follow, interval=interval,
+                         range_size=range_size, max_range=max_range, reset=reset)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
+    def _handle(self, *, from_block: int | None, to_block: int | None, follow: bool, interval: float,
+                range_size: int, max_range: int, reset: bool) -> None:
         deployment = get_deployment()
+        waited = False
+        while not self.stopping:
+            with services.indexer_lock() as acquired:
+                if acquired:
+                    self._start(deployment, from_block=from_block, reset=reset)
+                    indexer = Indexer(RpcClient.from_settings(), EventRegistry.from_deployment(deployment),
+                                      confirmations=settings.CHAIN_CONFIRMATIONS, range_size=range_size,
+                                      max_range=max_range, progress=self._progress)
+                    self._run(indexer, to_block=to_block, follow=follow, interval=interval)
+                    return
+            if not waited:
+                self.stdout.write("another indexer is running; waiting for it to let go")
+                waited = True
+            time.sleep(0.5)
+
+    def _start(self, deployment: Any, *, from_block: int | None, reset: bool) -> None:
+        """--reset, the cursor row, and the --from-block checks (under the lock)."""
         if reset:
             services.reset_index()
             self.stdout.write("index reset")
@@ -64,20 +91,6 @@ class Command(BaseCommand):
         if state.start_block > deployment.start_block:
             self.stderr.write(f"warning: the index starts at block {state.start_block}, after the deployment "
                               f"(block {deployment.start_block}): balances and votes miss the earlier events")
-
-        indexer = Indexer(RpcClient.from_settings(), EventRegistry.from_deployment(deployment),
-                          confirmations=settings.CHAIN_CONFIRMATIONS, range_size=range_size, max_range=max_range,
-                          progress=self._progress)
-        waited = False
-        while not self.stopping:
-            with services.indexer_lock() as acquired:
-                if acquired:
-                    self._run(indexer, to_block=to_block, follow=follow, interval=interval)
-                    return
-            if not waited:
-                self.stdout.write("another indexer is running; waiting for it to let go")
-                waited = True
-            time.sleep(0.5)
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -107,11 +120,11 @@ class Command(BaseCommand):
                     return
                 continue
             services.record_success()
-            if self.verbosity:
+            if self.verbosity and (result.blocks or result.reorgs or not follow):  # quiet while idle
                 rate = result.events / result.seconds if result.seconds else 0.0
                 self.stdout.write(
-                    f"indexed to block {result.head} (chain head {result.chain_block}): {result.blocks} blocks, "
-                    f"{result.events} events in {result.seconds:.2f} s ({rate:,.0f} events/s)"
+                    f"indexed to block {result.head} (chain head {result.chain_block}): {result.blocks:,} blocks, "
+                    f"{result.events:,} events in {result.seconds:.2f} s ({rate:,.0f} events/s)"
                     + (f", {result.reorgs} reorg(s) handled" if result.reorgs else ""))
             done = to_block is not None and result.head >= to_block
             if not follow or done or self.stopping:
