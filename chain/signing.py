@@ -93,16 +93,17 @@ def _check_shape(primary_type: str, typed_data: Any) -> None:
         raise SignatureError("The domain has unexpected fields.", code="wrong_domain")
 
 
-def _eip1271_valid(address: str, digest: bytes, signature: str) -> bool:
+def eip1271_valid(address: str, digest: bytes, signature: str) -> bool:
+    """The wallet at `address` answers the EIP-1271 magic value for (digest, signature), read on chain."""
     from chain.client import get_web3
 
     w3 = get_web3()
-    if not w3.eth.get_code(address):
-        return False
-    contract = w3.eth.contract(address=address, abi=EIP1271_ABI)
     try:
+        if not w3.eth.get_code(address):
+            return False
+        contract = w3.eth.contract(address=address, abi=EIP1271_ABI)
         result = contract.functions.isValidSignature(digest, bytes.fromhex(signature[2:])).call()
-    except Exception:  # a reverting wallet is a refusing wallet
+    except Exception:  # a reverting or unreachable wallet does not vouch for the signature
         return False
     return bytes(result) == EIP1271_MAGIC_VALUE
 
@@ -125,11 +126,11 @@ def verify_signed(primary_type: str, typed_data: Any, signature: Any, signer_fie
         signer = eip712.recover(digest, signature)
     except eip712.TypedDataError as exc:
         # Contract wallets' signatures need not be 65-byte ECDSA signatures: ask the wallet.
-        if exc.code == "high_s_signature" or not _eip1271_valid(claimed, digest, signature):
+        if exc.code == "high_s_signature" or not eip1271_valid(claimed, digest, signature):
             raise SignatureError(exc.message, code=exc.code) from exc
         signer, contract_wallet = claimed, True
     if signer != claimed:
-        if _eip1271_valid(claimed, digest, signature):
+        if eip1271_valid(claimed, digest, signature):
             signer, contract_wallet = claimed, True
         else:
             raise SignatureError(f"The signature is by {signer}, not by {claimed}.", code="signer_mismatch")

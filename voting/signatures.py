@@ -30,18 +30,9 @@ from django.conf import settings
 from eth_utils import is_address, to_checksum_address
 
 from chain import eip712
-from chain.signing import EIP1271_ABI, EIP1271_MAGIC_VALUE, SignatureError, VerifiedMessage, verify_signed
+from chain.signing import SignatureError, VerifiedMessage, eip1271_valid, verify_signed
 
-try:  # pycryptodome (a dependency of eth-account) hashes about twice as fast as eth_utils.keccak
-    from Crypto.Hash import keccak as _keccak_module
-
-    def keccak256(data: bytes) -> bytes:
-        return _keccak_module.new(digest_bits=256, data=data).digest()
-except ImportError:  # pragma: no cover
-    from eth_utils import keccak as _eth_keccak
-
-    def keccak256(data: bytes) -> bytes:
-        return bytes(_eth_keccak(data))
+keccak256 = eip712.keccak256
 
 VOTE_FIELDS = eip712.TYPES["Vote"]
 VOTE_TYPES = {"EIP712Domain": eip712.EIP712_DOMAIN_FIELDS, "Vote": VOTE_FIELDS}
@@ -210,21 +201,6 @@ class SnapshotVote:
     message: dict[str, Any]
 
 
-def _eip1271_valid(address: str, digest: bytes, signature: str) -> bool:
-    """The wallet at `address` answers the EIP-1271 magic value for (digest, signature) (read on chain)."""
-    from chain.client import get_web3
-
-    w3 = get_web3()
-    try:
-        if not w3.eth.get_code(address):
-            return False
-        contract = w3.eth.contract(address=address, abi=EIP1271_ABI)
-        result = contract.functions.isValidSignature(digest, bytes.fromhex(signature[2:])).call()
-    except Exception:  # noqa: BLE001 - a reverting or unreachable wallet does not vouch for the signature
-        return False
-    return bytes(result) == EIP1271_MAGIC_VALUE
-
-
 def snapshot_digest(typed_data: Mapping[str, Any]) -> bytes:
     """The EIP-712 digest of Snapshot typed data (eth-account's encoder: the types vary)."""
     from eth_account.messages import _hash_eip191_message, encode_typed_data
@@ -282,11 +258,11 @@ def verify_snapshot(envelope: Any) -> SnapshotVote:
     try:
         signer = eip712.recover(digest, sig)
     except eip712.TypedDataError as exc:
-        if exc.code == "high_s_signature" or not _eip1271_valid(claimed, digest, sig):
+        if exc.code == "high_s_signature" or not eip1271_valid(claimed, digest, sig):
             raise SignatureError(exc.message, code=exc.code) from exc
         signer, contract_wallet = claimed, True
     if signer != claimed:
-        if not _eip1271_valid(claimed, digest, sig):
+        if not eip1271_valid(claimed, digest, sig):
             raise SignatureError(f"The signature is by {signer}, not by {claimed}.", code="signer_mismatch")
         signer, contract_wallet = claimed, True
     verified = VerifiedMessage(signer=signer, digest="0x" + digest.hex(), typed_data=typed_data,
