@@ -105,8 +105,12 @@ class TestWallet:
         if method in ("wallet_switchEthereumChain", "wallet_addEthereumChain"):
             return None
         if method == "eth_getTransactionReceipt":
-            receipt = self.w3.eth.get_transaction_receipt(params[0])
-            return {"status": hex(receipt["status"]), "blockNumber": hex(receipt["blockNumber"])}
+            # Like a real wallet: null while the transaction is not mined yet (anvil's automine can lag
+            # the eth_sendRawTransaction answer by a moment on a busy machine), not an error.
+            receipt = self.w3.provider.make_request("eth_getTransactionReceipt", [params[0]]).get("result")
+            if not receipt:
+                return None
+            return {"status": receipt["status"], "blockNumber": receipt["blockNumber"]}
         raise ValueError(f"the test wallet does not support {method}")
 
     def _check_account(self, address: str) -> None:

@@ -36,6 +36,16 @@ def _index() -> None:
     directory.refresh_all()
 
 
+def _settled_status(portal) -> object:
+    """The delegate card's status once it is final (confirmed or failed); a failure shows the page's error."""
+    page = portal.page
+    status = page.locator(".dg-card [data-status]")
+    status.and_(page.locator("[data-state=confirmed], [data-state=failed]")).wait_for(timeout=30_000)
+    error = page.locator(".dg-card [data-error]").inner_text()
+    assert status.get_attribute("data-state") == "confirmed", (error, [m for m, _ in portal.wallet.calls])
+    return status
+
+
 def test_delegate_directly_from_the_delegate_page(portal):
     chain = Chain(portal.chain)
     wallet = portal.wallet.address
@@ -44,8 +54,7 @@ def test_delegate_directly_from_the_delegate_page(portal):
     page = portal.page
     page.goto(portal.url(f"/delegates/{delegatee}/"))
     page.get_by_role("button", name=re.compile(r"^Delegate to [^ ]+$")).click()
-    status = page.locator(".dg-card [data-status]")
-    status.and_(page.locator("[data-state=confirmed]")).wait_for()
+    status = _settled_status(portal)
     assert "Confirmed in block" in status.inner_text()
     assert chain.delegates(wallet) == delegatee
     sent = [params for method, params in portal.wallet.calls if method == "eth_sendTransaction"]
@@ -71,8 +80,7 @@ def test_delegate_gaslessly_through_the_relayer(portal, eager_celery, settings):
     page = portal.page
     page.goto(portal.url(f"/delegates/{delegatee}/"))
     page.get_by_role("button", name=re.compile(r"without gas$")).click()
-    status = page.locator(".dg-card [data-status]")
-    status.and_(page.locator("[data-state=confirmed]")).wait_for()
+    status = _settled_status(portal)
     assert "Confirmed in block" in status.inner_text()
     methods = [method for method, _ in portal.wallet.calls]
     assert "eth_signTypedData_v4" in methods and "eth_sendTransaction" not in methods
