@@ -32,6 +32,15 @@ test: deps lint
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
+# API fuzzing, long run: ten times the cases of the bounded run inside `make test`, a random seed.
+FUZZ_EXAMPLES ?= 250
+FUZZ_SEED ?= random
+.PHONY: fuzz
+fuzz: deps
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+		FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) FUZZ_MIN_CASES=10000 \
+		$(PY) -m pytest -p no:cacheprovider -s tests/govapp/test_api_fuzz.py
+
 fmt: deps
 	$(VENV)/bin/ruff check --fix .
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from govapp.api import ErrorBodySerializer, ErrorSerializer  # noqa: F401 - the API's one error shape, re-exported
+
 
 class NonceRequestSerializer(serializers.Serializer):
     address = serializers.CharField(allow_blank=True,
@@ -30,15 +32,3 @@ class AddressSerializer(serializers.Serializer):
 
 class MeSerializer(AddressSerializer):
     is_staff = serializers.BooleanField(help_text="Foundation staff")
-
-
-class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Machine-readable reason, e.g. nonce_expired.")
-    message = serializers.CharField(help_text="A human sentence.")
-    details = serializers.JSONField(required=False)
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The API's one error shape: {"error": {"code", "message", "details"?}}."""
-
-    error = ErrorBodySerializer()

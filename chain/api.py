@@ -10,7 +10,6 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +21,7 @@ from chain.serializers import (
     IndexerStatusSerializer,
     VotingPowerSerializer,
 )
+from govapp.pagination import LimitOffsetPagination
 
 
 class VotingPowerView(APIView):
@@ -69,7 +69,7 @@ class _HistoryRows:
         return selectors.account_history(self.address, limit=max(0, item.stop - start), offset=start)
 
 
-class HistoryPagination(LimitOffsetPagination):
+class HistoryPagination(LimitOffsetPagination):  # bounded offset
     default_limit = 50
     max_limit = 500
 

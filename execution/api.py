@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from execution import selectors, vetoes
 from execution.models import Execution, ExecutionState
+from govapp.api import ErrorSerializer
 from govapp.errors import DomainError
 
 _ANY = OpenApiTypes.OBJECT
@@ -73,7 +74,8 @@ class ExecutionStatusView(_ExecutionAPIView):
 
 class VetoTemplateView(_ExecutionAPIView):
     @extend_schema(
-        operation_id="execution_veto_template", responses={200: _ANY}, summary="The Veto typed data to sign",
+        operation_id="execution_veto_template", responses={200: _ANY, 409: ErrorSerializer},
+        summary="The Veto typed data to sign",
         parameters=[OpenApiParameter("member", str, required=True), OpenApiParameter("reason", str)],
         description="EIP-712 `Veto{proposalId uint256, member address, reason string, timestamp uint64}` under the "
                     "portal's domain, timestamp = now: sign it with eth_signTypedData_v4 and POST it to …/veto.")

@@ -123,11 +123,11 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "govapp.api.GovappAutoSchema",  # + the shared error responses
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "govapp.pagination.LimitOffsetPagination",  # bounded limit and offset
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "govapp.api.exception_handler",
 }
@@ -140,6 +140,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set used by several serializers (else "Kind214Enum", "ToEnum", ...).
+    "ENUM_NAME_OVERRIDES": {
+        "ProposalKindEnum": "proposals.lifecycle.ProposalKind",
+        "ProposalStatusEnum": "proposals.lifecycle.ProposalStatus",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------

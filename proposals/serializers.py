@@ -23,6 +23,8 @@ class ProposalSerializer(serializers.ModelSerializer):
     status_label = serializers.CharField(source="get_status_display", read_only=True)
     url = serializers.SerializerMethodField()
     html_url = serializers.SerializerMethodField()
+    # Not URLField: "" (none given) is valid, and the schema's format "uri" would refuse it.
+    discussion_url = serializers.CharField(read_only=True, help_text="http(s) link, or empty")
 
     class Meta:
         model = Proposal
@@ -133,6 +135,7 @@ class ProposalDetailSerializer(ProposalSerializer):
 
 class RevisionSerializer(serializers.ModelSerializer):
     author = serializers.CharField(source="author.address", read_only=True)
+    discussion_url = serializers.CharField(read_only=True, help_text="http(s) link, or empty")
 
     class Meta:
         model = Revision

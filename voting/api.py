@@ -14,13 +14,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from eth_utils import is_address, to_checksum_address
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from govapp.api import ErrorSerializer
 from govapp.errors import DomainError
+from govapp.pagination import LimitOffsetPagination
 from voting import selectors, services
 from voting.models import Support
 
@@ -140,7 +141,8 @@ class ResultsView(_VoteAPIView):
 
 class PowerView(_VoteAPIView):
     @extend_schema(
-        operation_id="votes_power", responses={200: _ANY}, parameters=[OpenApiParameter("address", str, required=True)],
+        operation_id="votes_power", responses={200: _ANY, 409: ErrorSerializer},
+        parameters=[OpenApiParameter("address", str, required=True)],
         summary="Voting power of an address for a proposal (snapshot block, with override info)")
     def get(self, request: Request, number: int) -> Response:
         proposal = selectors.proposal_by_number(number)
@@ -172,7 +174,7 @@ def power_info(proposal: Any, address: str) -> dict[str, Any]:
     }
 
 
-class VoteListPagination(LimitOffsetPagination):
+class VoteListPagination(LimitOffsetPagination):  # bounded offset
     default_limit = 50
     max_limit = 500
 
