@@ -55,6 +55,7 @@ from archive.verify import (  # noqa: E402
     trailer_line,
     typed_data_digest,
 )
+from bench.common import machine_info, result, write_json  # noqa: E402
 from bench.scratch_db import drop_database, recreate_database  # noqa: E402
 
 VOTERS_PER_PROPOSAL = 100
@@ -291,8 +292,13 @@ def main() -> None:
     parser.add_argument("--appends", type=int, default=1000, help="record() calls per writer")
     parser.add_argument("--repeat", type=int, default=3, help="verifier runs per measure; the fastest counts")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database and export")
+    parser.add_argument("--json", type=Path, help="write the figures there (bench/report.py's format)")
+    parser.add_argument("--goal-verify", type=float, default=100_000, help="hash-chain entries/s goal")
+    parser.add_argument("--goal-signed", type=float, default=5_000, help="signed entries/s goal")
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/govapp_bench")
+    machine = machine_info(url)
+    results: list[dict] = []
     signed_block = min(args.signed, args.entries)
     log(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     log(f"archive benchmark: {args.entries:,} entries ({signed_block:,} signed votes + tallies), "
@@ -307,11 +313,17 @@ def main() -> None:
         seconds, indexing = bulk_load(url, args.entries, signed_block)
         log(f"    {args.entries:,} entries in {seconds:.1f}s = {args.entries / seconds:,.0f} entries/s; "
             f"indexes rebuilt in {indexing:.1f}s")
+        results.append(result("bulk load (COPY, setup)", f"{args.entries:,} entries in {seconds:.0f} s = "
+                              f"{args.entries / seconds:,.0f} entries/s; indexes rebuilt in {indexing:.0f} s",
+                              round(args.entries / seconds), "entries/s"))
 
         log(f"2. record() append throughput, {args.writers} concurrent writer processes")
         seconds, appended = append_throughput(url, args.writers, args.appends)
         log(f"    {appended:,} entries in {seconds:.2f}s = {appended / seconds:,.0f} entries/s "
             f"(each its own transaction; on top of {args.entries:,} entries)")
+        results.append(result(f"`record()` appends, {args.writers} writer processes",
+                              f"{appended / seconds:,.0f} entries/s ({appended:,} in {seconds:.1f} s)",
+                              round(appended / seconds), "entries/s"))
         total = args.entries + appended
 
         log("3. export (manage.py archive_export, server-side cursor)")
@@ -326,6 +338,9 @@ def main() -> None:
         log(f"    {total:,} entries, {size / 2**20:,.0f} MiB in {seconds:.1f}s = {total / seconds:,.0f} entries/s, "
             f"{size / 2**20 / seconds:,.0f} MiB/s; exporter {export_cpu:.1f} CPU-s (incl. Django start); "
             f"peak RSS of the exporting process ≤ {peak:,.0f} MiB")
+        results.append(result(f"export, {total:,} entries ({size / 2**20:,.0f} MiB)",
+                              f"{total / seconds:,.0f} entries/s ({seconds:.1f} s); peak RSS ≤ {peak:,.0f} MiB",
+                              round(total / seconds), "entries/s"))
 
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE"))}
         job_counts = sorted({1, default_jobs()})
@@ -336,6 +351,12 @@ def main() -> None:
             log(f"    --jobs {jobs}: {total:,} entries in {seconds:.1f}s wall = {total / seconds:,.0f} entries/s "
                 f"(verifier's own timer: {verifier_rate(out)} entries/s; {LAST_CPU[0]:.1f} CPU-s = "
                 f"{total / LAST_CPU[0]:,.0f} entries per CPU-second)")
+            rate = total / seconds
+            goal = jobs == max(job_counts)
+            results.append(result(f"hash-chain verification, `--jobs {jobs}`",
+                                  f"{rate:,.0f} entries/s wall; {total / LAST_CPU[0]:,.0f} entries per CPU-second",
+                                  round(rate), "entries/s", f"≥ {args.goal_verify:,.0f}/s" if goal else None,
+                                  rate >= args.goal_verify if goal else None))
 
         log(f"5. verify with signature re-verification: the export's first {signed_block:,} entries")
         prefix = workdir / "signed.jsonl"
@@ -356,7 +377,16 @@ def main() -> None:
                     f"{signatures / seconds:,.0f} signed entries/s (verifier's own timer: {verifier_rate(out)} "
                     f"entries/s; {LAST_CPU[0]:.1f} CPU-s = {signatures / LAST_CPU[0]:,.0f} signed entries per "
                     "CPU-second)")
+                rate = signatures / seconds
+                goal = jobs == max(job_counts)
+                results.append(result(f"signed verification ({signatures:,} signed entries), `--jobs {jobs}`",
+                                      f"{rate:,.0f} signed entries/s wall; {signatures / LAST_CPU[0]:,.0f} per "
+                                      "CPU-second", round(rate), "signed entries/s",
+                                      f"≥ {args.goal_signed:,.0f}/s" if goal else None,
+                                      rate >= args.goal_signed if goal else None))
         log(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        if args.json:
+            write_json(args.json, "archive", results, machine)
     finally:
         if args.keep:
             log(f"kept the database {url} and {workdir}")
