@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/govapp
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test lint deps fmt artifacts check-artifacts bench clean
+.PHONY: run test lint deps fmt artifacts check-artifacts bench bench-report clean
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -50,8 +50,14 @@ artifacts: node_modules/.installed
 check-artifacts: node_modules/.installed
 	node contracts/build.mjs --check
 
+# Every bench/*/run.py (BENCH_SCALE=full: their default sizes; quick: a few minutes), figures under var/bench/,
+# then docs/benchmarks.md rewritten from them (bench/report.py). bench-report: only the rewrite.
+BENCH_SCALE ?= full
 bench: deps
-	@for script in bench/*/run.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	$(PY) bench/report.py run --scale $(BENCH_SCALE)
+
+bench-report: deps
+	$(PY) bench/report.py render
 
 clean:
 	rm -rf var/

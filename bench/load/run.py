@@ -307,8 +307,8 @@ def results_of(summary: dict[str, Any], cpu: dict[str, float], errors: int, prob
                f"{errors:,}" + (f" — {'; '.join(problems)}" if problems else ""), errors, "errors", "0",
                errors == 0),
         result("server CPU per request (gunicorn + PostgreSQL backends)",
-               f"{cpu['server'] / requests * 1000:.1f} ms ({cpu['server']:.0f} CPU-s: gunicorn "
-               f"{cpu['gunicorn']:.0f}, PostgreSQL {cpu['postgres']:.0f}); locust {cpu['locust']:.0f} CPU-s",
+               f"{cpu['server'] / requests * 1000:.1f} ms ({cpu['server']:.1f} CPU-s: gunicorn "
+               f"{cpu['gunicorn']:.1f}, PostgreSQL {cpu['postgres']:.1f}); locust {cpu['locust']:.1f} CPU-s",
                round(cpu["server"] / requests * 1000, 2), "ms CPU/request"),
         result("load average (1 min) before → after the run",
                f"{load['before'][0]:.2f} → {load['after'][0]:.2f} ({os.cpu_count()} cores)", load["after"][0], ""),
