@@ -43,6 +43,8 @@ from archive.verify import (
     tally_votes,
     trailer_line,
 )
+from archive.verify import _dumps as _canonical_dumps
+from chain import eip712
 from govapp.errors import DomainError, PermissionDeniedError
 
 #: pg_advisory_xact_lock key serializing appends ("archive" in ASCII).
@@ -82,39 +84,111 @@ def record(
     return _append([_prepare(kind, payload, proposal_ref, address, signed)], using)[0]
 
 
-def record_many(items: list[dict[str, Any]], *, using: str = "default") -> list[ArchiveEntry]:
-    """Append several entries in order, all or none (e.g. a batch of votes): one savepoint for all.
+def record_many(items: list[dict[str, Any]], *, using: str = "default", signatures_verified: bool = False,
+                savepoint: bool = True, set_based: bool | None = None) -> list[ArchiveEntry]:
+    """Append several entries in order, all or none (e.g. a batch of votes).
 
     Each item is a dict of record()'s arguments: {"kind", "payload", "proposal_ref"?, "address"?,
-    "signed"?}. Every item is validated before anything is written.
+    "signed"?}. Every item is validated before anything is written. On PostgreSQL, two entries or more
+    (without a final tally among them) are appended set-based: the append lock once, ONE read of the head
+    (with the closed proposals among the items' and the database clock), the hash chain computed here by
+    the same rule as archive_append() — every entry of the batch gets the same time, never before the
+    head's — and ONE multi-row INSERT. A vote on a proposal whose final tally is archived refuses the
+    whole batch (ArchiveError archive_tally_closed, details {"closed": [refs]}), before anything is written.
+
+    signatures_verified: the caller has just verified every signed artifact by the portal's rules
+        (chain.signing / voting.signatures: the EIP-712 digest, low-s ecrecover of the signer, or EIP-1271 on
+        chain), so only the artifacts' form is checked here, not the signature again. The offline verifier
+        (archive.verify) still checks every signature of the export.
+    savepoint: False inside a transaction the caller rolls back as a whole on any error (no SAVEPOINT /
+        RELEASE round trips); the set-based path never leaves the transaction broken by a refusal.
+    set_based: None (default) = set-based from two entries on; False = one archive_append() round trip per
+        entry (fewer round trips for one or two entries); True = set-based even for one entry (a caller
+        that must get the archive_tally_closed refusal with its transaction still usable).
     """
+    kept: list[tuple[dict[str, Any], Any]] = []  # the normalized payloads and the signed objects, for the entries
     prepared = [_prepare(item["kind"], item["payload"], item.get("proposal_ref"), item.get("address"),
-                         item.get("signed")) for item in items]
-    return _append(prepared, using) if prepared else []
+                         item.get("signed"), check_signature=not signatures_verified, keep=kept) for item in items]
+    if not prepared:
+        return []
+    if set_based is None:
+        set_based = len(prepared) > 1
+    if (set_based and connections[using].vendor == "postgresql"
+            and all(item[0] != kinds.TALLY_FINAL for item in prepared)):
+        return _append_many_postgresql(prepared, kept, using)
+    return _append(prepared, using, savepoint=savepoint)
 
 
 def _prepare(kind: str, payload: Any, proposal_ref: str | int | None, address: str | None,
-             signed: dict[str, Any] | None) -> tuple[str, str, str, str, str]:
-    """Validate one entry; returns (kind, payload JSON, proposal_ref, actor, signed JSON), canonical."""
+             signed: dict[str, Any] | None, *, check_signature: bool = True,
+             keep: list[tuple[dict[str, Any], Any]] | None = None) -> tuple[str, str, str, str, str]:
+    """Validate one entry; returns (kind, payload JSON, proposal_ref, actor, signed JSON), canonical.
+    keep: a list that gets (the normalized payload, signed) appended."""
     if kind not in kinds.ALL_KINDS:
         raise ArchiveError(f"Unknown archive kind {kind!r}.", code="archive_unknown_kind")
     payload = _normalized_payload(payload)
     ref = _proposal_ref(payload, proposal_ref)
     try:
-        payload_text = canonical_json(payload, path="payload")
-        if signed is not None:
-            canonical_json(signed, path="signed")
+        payload_text = _canonical_json(payload, "payload")
+        signed_text = _canonical_json(signed, "signed") if signed is not None else "null"
     except CanonicalError as exc:
         raise ArchiveError(f"The entry is not canonical JSON: {exc}.", code="archive_not_canonical") from exc
     problem = payload_problem(kind, payload, signed)
     if problem:
         raise ArchiveError(f"Invalid {kind} entry: {problem}.", code="archive_invalid_payload")
     if signed is not None:
-        problem = signed_problem(signed)
+        problem = signed_problem(signed, check_signature=check_signature)
         if problem:
             raise ArchiveError(f"Invalid signed artifact: {problem}.", code="archive_invalid_signature")
     actor = _actor(kind, payload, address, signed)
-    return kind, payload_text, ref, actor, canonical_json(signed) if signed is not None else "null"
+    if keep is not None:
+        keep.append((payload, signed))
+    return kind, payload_text, ref, actor, signed_text
+
+
+def _plainly_canonical(value: Any) -> bool:
+    """True when `value` is plainly canonical JSON data (exact str/int/bool/None/list/tuple/dict types, string
+    keys, no NUL, valid Unicode): one walk without archive.verify's per-node path strings. False means "let
+    the reference check decide" (it names the problem), never "invalid"."""
+    stack = [value]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is str:
+            if "\x00" in item:
+                return False
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif kind is dict:
+            for key, child in item.items():
+                if type(key) is not str:
+                    return False
+                push(key)
+                push(child)
+        elif kind is list or kind is tuple:
+            extend(item)
+        elif item is not None and kind is not int and kind is not bool:
+            return False
+    return True
+
+
+def _canonical_json(value: Any, path: str) -> str:
+    """archive.verify.canonical_json, with the common case checked by _plainly_canonical."""
+    if not _plainly_canonical(value):
+        return canonical_json(value, path=path)
+    return _canonical_dumps(value)
+
+
+def _checksummed(value: str) -> str | None:
+    """EIP-55 form of what eth_utils.is_address accepts (fast path for the 0x form), else None."""
+    fast = eip712.checksum_address(value)
+    if fast is None and is_address(value):
+        return to_checksum_address(value)
+    return fast
 
 
 def _normalized_payload(payload: Any) -> dict[str, Any]:
@@ -124,8 +198,10 @@ def _normalized_payload(payload: Any) -> dict[str, Any]:
     if isinstance(payload.get("proposal"), int) and not isinstance(payload.get("proposal"), bool):
         payload["proposal"] = str(payload["proposal"])
     for name in kinds.ADDRESS_FIELDS.intersection(payload):
-        if isinstance(payload[name], str) and is_address(payload[name]):
-            payload[name] = to_checksum_address(payload[name])
+        if isinstance(payload[name], str):
+            checksummed = _checksummed(payload[name])
+            if checksummed is not None:
+                payload[name] = checksummed
     return payload
 
 
@@ -149,9 +225,10 @@ def _actor(kind: str, payload: dict[str, Any], address: str | None, signed: dict
         candidate = next((payload[f] for f in _ACTOR_FIELDS if isinstance(payload.get(f), str)), "")
     if not candidate:
         return ""
-    if not is_address(candidate):
+    checksummed = _checksummed(candidate) if isinstance(candidate, str) else None
+    if checksummed is None:
         raise ArchiveError(f"address {candidate!r} is not an address.", code="archive_invalid_payload")
-    return to_checksum_address(candidate)
+    return checksummed
 
 
 def _lock(using: str) -> None:
@@ -162,9 +239,10 @@ def _lock(using: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
 
 
-def _append(prepared: list[tuple[str, str, str, str, str]], using: str) -> list[ArchiveEntry]:
+def _append(prepared: list[tuple[str, str, str, str, str]], using: str, *,
+            savepoint: bool = True) -> list[ArchiveEntry]:
     if connections[using].vendor == "postgresql":
-        return _append_postgresql(prepared, using)
+        return _append_postgresql(prepared, using, savepoint=savepoint)
     with transaction.atomic(using=using):
         return [_append_generic(*item, using) for item in prepared]
 
@@ -172,12 +250,13 @@ def _append(prepared: list[tuple[str, str, str, str, str]], using: str) -> list[
 _APPEND_SQL = "SELECT * FROM archive_append(%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s)"
 
 
-def _append_postgresql(prepared: list[tuple[str, str, str, str, str]], using: str) -> list[ArchiveEntry]:
+def _append_postgresql(prepared: list[tuple[str, str, str, str, str]], using: str, *,
+                       savepoint: bool = True) -> list[ArchiveEntry]:
     """One round trip per entry under the append lock: archive_append() (migration 0003) reads the
     head, hashes the body assembled around prev_hash / sequence / time, and inserts the row."""
     enc = _encode_string
     entries = []
-    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+    with transaction.atomic(using=using, savepoint=savepoint), connections[using].cursor() as cursor:
         for kind, payload_text, ref, actor, signed_text in prepared:
             if kind == kinds.TALLY_FINAL:  # the count of the votes must hold until the commit
                 _lock(using)
@@ -200,6 +279,69 @@ def _append_postgresql(prepared: list[tuple[str, str, str, str, str]], using: st
             entry._state.adding = False
             entry._state.db = using
             entries.append(entry)
+    return entries
+
+
+_HEAD_SQL = (
+    "SELECT (SELECT ARRAY[a.sequence::text, a.hash, to_char(a.created_at AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')] FROM archive_archiveentry a ORDER BY a.sequence DESC LIMIT 1), "
+    "(SELECT a.created_at FROM archive_archiveentry a ORDER BY a.sequence DESC LIMIT 1), clock_timestamp(), "
+    "ARRAY(SELECT DISTINCT a.proposal_ref FROM archive_archiveentry a "
+    "WHERE a.kind = 'tally.final' AND a.proposal_ref = ANY(%b::text[]))"
+)
+_INSERT_MANY_SQL = (
+    "INSERT INTO archive_archiveentry (sequence, kind, created_at, proposal_ref, address, payload, signed, prev_hash, "
+    "hash) SELECT t.s, t.k, %s, t.r, t.a, t.p::jsonb, t.g::jsonb, t.ph, t.h FROM unnest(%b::bigint[], %b::text[], "
+    "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[]) AS t(s, k, r, a, p, g, ph, h)"
+)
+
+
+def _append_many_postgresql(prepared: list[tuple[str, str, str, str, str]], kept: list[tuple[dict[str, Any], Any]],
+                            using: str) -> list[ArchiveEntry]:
+    """The batch append: lock, one head read, the chain computed here, one INSERT (see record_many). The
+    entries returned carry the normalized payloads and the signed objects as given (not re-parsed)."""
+    import psycopg
+
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        with transaction.atomic(using=using):
+            return _append_many_postgresql(prepared, kept, using)
+    vote_refs = sorted({ref for kind, _, ref, _, _ in prepared if kind in kinds.VOTE_KINDS})
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:  # server-side binding: arrays travel as values
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+        # a new statement after the lock: its snapshot sees every append committed before the lock was ours
+        cursor.execute(_HEAD_SQL, [vote_refs])
+        head, head_time, clock, closed = cursor.fetchone()
+        if closed:
+            raise ArchiveError(f"Proposal {', '.join(closed)} already has its final tally: no vote after it.",
+                               code="archive_tally_closed", status=409, details={"closed": sorted(closed)})
+        sequence, prev_hash = (int(head[0]), head[1]) if head else (0, GENESIS_HASH)
+        moment = clock if head_time is None or clock >= head_time else head_time  # never backwards
+        time_text = format_time(moment)
+        enc = _encode_string
+        columns: list[list[Any]] = [[], [], [], [], [], [], [], []]
+        hashes = []
+        for kind, payload_text, ref, actor, signed_text in prepared:
+            sequence += 1
+            body = (f'{{"address":{enc(actor)},"kind":{enc(kind)},"payload":{payload_text},"prev_hash":"{prev_hash}",'
+                    f'"proposal_ref":{enc(ref)},"sequence":{sequence},"signed":{signed_text},"time":"{time_text}"}}')
+            entry_hash = hashlib.sha256(body.encode("utf-8")).hexdigest()
+            for column, value in zip(columns, (sequence, kind, ref, actor, payload_text,
+                                               None if signed_text == "null" else signed_text, prev_hash, entry_hash),
+                                     strict=True):
+                column.append(value)
+            hashes.append((sequence, prev_hash, entry_hash))
+            prev_hash = entry_hash
+        cursor.execute(_INSERT_MANY_SQL, [moment, *columns])
+    entries = []
+    for (kind, _, ref, actor, _), (payload, signed), (number, prev, entry_hash) in zip(prepared, kept, hashes,
+                                                                                        strict=True):
+        entry = ArchiveEntry(sequence=number, kind=kind, created_at=moment, proposal_ref=ref, address=actor,
+                             payload=payload, signed=signed, prev_hash=prev, hash=entry_hash)
+        entry._state.adding = False
+        entry._state.db = using
+        entries.append(entry)
     return entries
 
 

@@ -57,6 +57,8 @@ row. close_voting takes the archive lock first, then the Tally row.
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -64,6 +66,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -71,7 +74,7 @@ from django.utils import timezone
 from eth_utils import is_address, to_checksum_address
 
 from archive import kinds
-from archive.services import APPEND_LOCK_KEY, record
+from archive.services import APPEND_LOCK_KEY, ArchiveError, record, record_many
 from chain.signing import VerifiedMessage, archive_artifact, typed_data_for
 from govapp.errors import ConflictError, DomainError, NotFoundError, PermissionDeniedError
 from proposals.models import Proposal, ProposalStatus
@@ -149,15 +152,20 @@ class SnapshotPower:
 
 def power_at(address: str, block: int, *, with_balance: bool = False) -> SnapshotPower:
     """Voting power of `address` at `block` from the index (chain.selectors; never an RPC call)."""
+    return powers_at([address], block, with_balance=with_balance)[address]
+
+
+def powers_at(addresses: Iterable[str], block: int, *, with_balance: bool = False) -> dict[str, SnapshotPower]:
+    """power_at of many addresses in ONE query (chain.selectors.account_states_at), keys as given."""
     from chain import selectors
 
-    votes = int(selectors.voting_power(address, block) or 0)
-    delegate = selectors.delegate_of(address, block)
-    if delegate is not None and int(delegate, 16) == 0:
-        delegate = None
-    overrides = delegate is not None and delegate.lower() != address.lower()
-    balance = int(selectors.balance(address, block) or 0) if (overrides or with_balance) else None
-    return SnapshotPower(address=address, block=block, votes=votes, delegate=delegate, balance=balance)
+    powers = {}
+    for address, state in selectors.account_states_at(addresses, block).items():
+        delegate = state.delegate
+        overrides = delegate is not None and delegate.lower() != address.lower()
+        powers[address] = SnapshotPower(address=address, block=block, votes=state.votes, delegate=delegate,
+                                        balance=state.balance if (overrides or with_balance) else None)
+    return powers
 
 
 def total_power_at(block: int) -> int:
@@ -341,14 +349,34 @@ def _snapshot_ballot(envelope: Any, now_s: float, proposals: _ProposalCache) -> 
     return _check_ballot(ballot, now_s)
 
 
+def _zero_power(ballot: Ballot, power: SnapshotPower) -> DomainError:
+    hint = " (their tokens were not delegated)" if power.delegate is None else ""
+    return PermissionDeniedError(f"{ballot.voter} had no voting power at block {ballot.proposal.snapshot_block}{hint}.",
+                                 code="zero_voting_power")
+
+
+def _with_powers(ballots: list[Ballot]) -> list[DomainError | None]:
+    """Read every ballot's power at its proposal's snapshot: ONE query per snapshot block. Returns, per
+    ballot, None (power set) or the zero_voting_power refusal."""
+    by_block: dict[int, set[str]] = {}
+    for ballot in ballots:
+        by_block.setdefault(ballot.proposal.snapshot_block, set()).add(ballot.voter)
+    powers = {block: powers_at(sorted(voters), block) for block, voters in by_block.items()}
+    refusals: list[DomainError | None] = []
+    for ballot in ballots:
+        power = powers[ballot.proposal.snapshot_block][ballot.voter]
+        if power.power <= 0:
+            refusals.append(_zero_power(ballot, power))
+        else:
+            ballot.power = power
+            refusals.append(None)
+    return refusals
+
+
 def _with_power(ballot: Ballot) -> Ballot:
-    proposal = ballot.proposal
-    power = power_at(ballot.voter, proposal.snapshot_block)
-    if power.power <= 0:
-        hint = " (their tokens were not delegated)" if power.delegate is None else ""
-        raise PermissionDeniedError(f"{ballot.voter} had no voting power at block {proposal.snapshot_block}{hint}.",
-                                    code="zero_voting_power")
-    ballot.power = power
+    refusal = _with_powers([ballot])[0]
+    if refusal is not None:
+        raise refusal
     return ballot
 
 
@@ -373,9 +401,9 @@ def _lock_voters(keys: Iterable[tuple[int, int]]) -> None:
     keys = sorted(keys)
     if not keys:
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(["pg_advisory_xact_lock(%s, %s)"] * len(keys)),
-                       [part for key in keys for part in key])
+    with _raw_cursor() as cursor:  # in the keys' (sorted) order: unnest yields the array's order
+        cursor.execute("SELECT count(pg_advisory_xact_lock(t.a, t.b)) FROM unnest(%b::int4[], %b::int4[]) AS t(a, b)",
+                       [[a for a, _ in keys], [b for _, b in keys]])
 
 
 def _ballot_lock_keys(ballot: Ballot) -> list[tuple[int, int]]:
@@ -396,7 +424,7 @@ def _vote_payload(proposal: Proposal, vote_id: str, voter: str, support: int, we
     payload = {"proposal": proposal.ref, "voter": voter, "support": SUPPORT_WORDS[support], "weight": str(weight),
                "vote_id": vote_id, "power": str(power), "votes_power": str(votes_power),
                "overridden": str(overridden), "snapshot_block": proposal.snapshot_block, "timestamp": timestamp,
-               "format": fmt}
+               "format": str(fmt)}
     if override_balance:
         payload["override"] = {"delegate": delegate, "balance": str(override_balance)}
     return payload
@@ -423,37 +451,109 @@ class Receipt:
 
 
 _STATE_SQL = """
-    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, COALESCE(SUM(override_balance), 0)
-      FROM voting_vote WHERE proposal_id = %s AND delegate = %s AND is_current AND override_balance > 0
+    SELECT v.voter, v.id, v.support, v.signed_timestamp, v.power, v.overridden, v.format, v.votes_power,
+           v.override_balance, v.delegate, v.contract_wallet,
+           CASE WHEN v.voter = ANY(%(full)b::text[]) THEN v.typed_data END,
+           CASE WHEN v.voter = ANY(%(full)b::text[]) THEN v.signature END, NULL
+      FROM voting_vote v WHERE v.proposal_id = %(proposal)s AND v.is_current AND v.voter = ANY(%(addresses)b::text[])
     UNION ALL
-    SELECT id, voter, support, signed_timestamp, power, overridden, format, NULL
-      FROM voting_vote WHERE proposal_id = %s AND is_current AND voter IN (%s, %s)
+    SELECT o.delegate, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, SUM(o.override_balance)
+      FROM voting_vote o WHERE o.proposal_id = %(proposal)s AND o.is_current AND o.override_balance > 0
+       AND o.delegate = ANY(%(voters)b::text[]) GROUP BY o.delegate
 """
 
 
-def _current_state(proposal_id: int, voter: str, delegate: str | None) -> tuple[Vote | None, bool, int]:
-    """In one query: the voter's current vote, whether their delegate has one, and the override_balance
-    summed over the voter's delegators' current votes."""
-    prev, delegate_voted, total = None, False, 0
-    with connection.cursor() as cursor:
-        cursor.execute(_STATE_SQL, [proposal_id, voter, proposal_id, voter, delegate or voter])
-        for vote_id, address, support, timestamp, power, overridden, fmt, summed in cursor.fetchall():
-            if vote_id is None:
-                total = int(summed or 0)
-            elif address == voter:
-                prev = Vote(id=vote_id, proposal_id=proposal_id, voter=address, support=support,
-                            signed_timestamp=timestamp, power=power, overridden=overridden, format=fmt)
-            else:
-                delegate_voted = True
-    return prev, delegate_voted, total
+def _raw_cursor() -> Any:
+    """A psycopg cursor on Django's connection (same transaction) with server-side binding: arrays travel
+    as one value each, and the statements are prepared after a few uses."""
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
 
 
-def _store(ballot: Ballot, deltas: dict[int, _TallyDelta], now: datetime) -> Receipt:
-    """Store one checked ballot (call inside a transaction holding its voter locks)."""
+class _State:
+    """The current votes (and override sums) the ballots of one store touch, read ONCE under the voters'
+    locks, then kept up to date in memory as each ballot is applied — exactly what re-reading the database
+    before each ballot would give, since nobody else can change them while the locks are held."""
+
+    def __init__(self, ballots: list[Ballot]) -> None:
+        self.current: dict[tuple[int, str], Vote] = {}  # (proposal, voter) -> the current vote
+        self.sums: dict[tuple[int, str], int] = {}  # (proposal, delegate) -> Σ override_balance overriding it
+        self.stored: set[str] = set()  # ids of the votes that were in the database before this store
+        by_proposal: dict[int, tuple[set[str], set[str]]] = {}
+        for ballot in ballots:
+            voters, delegates = by_proposal.setdefault(ballot.proposal.pk, (set(), set()))
+            voters.add(ballot.voter)
+            if ballot.power.overrides:
+                delegates.add(ballot.power.delegate)
+        if connection.vendor != "postgresql":
+            for proposal_id, (voters, delegates) in by_proposal.items():
+                self._read_generic(proposal_id, voters, delegates)
+            return
+        with _raw_cursor() as cursor:
+            for proposal_id, (voters, delegates) in by_proposal.items():
+                cursor.execute(_STATE_SQL, {"proposal": proposal_id, "full": sorted(delegates),
+                                            "addresses": sorted(voters | delegates), "voters": sorted(voters)})
+                for row in cursor.fetchall():
+                    self._add_row(proposal_id, row)
+
+    def _add_row(self, proposal_id: int, row: tuple) -> None:
+        (address, vote_id, support, timestamp, power, overridden, fmt, votes_power, override_balance, delegate,
+         contract_wallet, typed_data, signature, summed) = row
+        if vote_id is None:
+            self.sums[(proposal_id, address)] = int(summed)
+            return
+        if isinstance(typed_data, str):  # Django's connection hands jsonb over as text
+            typed_data = json.loads(typed_data)
+        self.current[(proposal_id, address)] = Vote(
+            id=vote_id, proposal_id=proposal_id, voter=address, support=support, signed_timestamp=timestamp,
+            power=int(power), overridden=int(overridden), format=fmt, votes_power=int(votes_power),
+            override_balance=int(override_balance), delegate=delegate, contract_wallet=contract_wallet,
+            typed_data=typed_data, signature=signature, is_current=True)
+        self.stored.add(vote_id)
+
+    def _read_generic(self, proposal_id: int, voters: set[str], delegates: set[str]) -> None:
+        """Other databases (SQLite, the embedded default): the same reads through the ORM."""
+        for vote in Vote.objects.filter(proposal_id=proposal_id, is_current=True, voter__in=voters | delegates):
+            self.current[(proposal_id, vote.voter)] = vote
+            vote.power, vote.overridden = int(vote.power), int(vote.overridden)
+            vote.votes_power, vote.override_balance = int(vote.votes_power), int(vote.override_balance)
+            self.stored.add(vote.id)
+        for vote in Vote.objects.filter(proposal_id=proposal_id, is_current=True, override_balance__gt=0,
+                                        delegate__in=voters):
+            key = (proposal_id, vote.delegate)
+            self.sums[key] = self.sums.get(key, 0) + int(vote.override_balance)
+
+
+@dataclass
+class _Writes:
+    """What a store writes, collected while the ballots are applied in memory."""
+
+    archive: list[tuple[dict[str, Any], Vote | None]] = field(default_factory=list)  # (record item, its vote)
+    votes: list[Vote] = field(default_factory=list)  # new rows, with their final is_current / overridden
+    positions: dict[str, int] = field(default_factory=dict)  # new vote id -> its place in `votes`
+
+    def writable(self, state: _State, key: tuple[int, str], vote: Vote) -> Vote:
+        """The vote to change: a stored one as loaded; a new one of this store copied first, so the receipt
+        already handed out keeps the vote as it was accepted (as storing one by one would)."""
+        if vote.id in state.stored:
+            return vote
+        changed = copy.copy(vote)
+        self.votes[self.positions[vote.id]] = changed
+        if state.current.get(key) is vote:
+            state.current[key] = changed
+        return changed
+    replaced: dict[str, str] = field(default_factory=dict)  # stored vote id -> replaced_by
+    overridden: dict[str, int] = field(default_factory=dict)  # stored vote id -> overridden increment
+    deltas: dict[int, _TallyDelta] = field(default_factory=dict)
+
+
+def _apply(ballot: Ballot, state: _State, writes: _Writes, now: datetime) -> Receipt:
+    """Apply one checked ballot to the in-memory state (the rules of re-votes and the delegator override).
+    Raises DomainError before changing anything when the ballot is refused."""
     proposal, power = ballot.proposal, ballot.power
+    key = (proposal.pk, ballot.voter)
     vote_id = ballot.verified.digest
-    prev, delegate_voted, delegators_total = _current_state(proposal.pk, ballot.voter,
-                                                            power.delegate if power.overrides else None)
+    prev = state.current.get(key)
     if prev is not None:
         if prev.id == vote_id:
             raise ConflictError("This vote is already counted.", code="duplicate_vote", details={"id": vote_id})
@@ -462,10 +562,9 @@ def _store(ballot: Ballot, deltas: dict[int, _TallyDelta], now: datetime) -> Rec
                                 "later to replace it.", code="stale_vote", details={"current": prev.id})
         overridden = int(prev.overridden)
     else:
-        overridden = delegators_total
-    delegate_vote = None
-    if prev is None and delegate_voted:
-        delegate_vote = Vote.objects.get(proposal_id=proposal.pk, voter=power.delegate, is_current=True)
+        overridden = state.sums.get(key, 0)
+    delegate_key = (proposal.pk, power.delegate)
+    delegate_vote = state.current.get(delegate_key) if prev is None and power.overrides else None
 
     weight = power.power - overridden
     payload = _vote_payload(proposal, vote_id, ballot.voter, ballot.support, weight, power=power.power,
@@ -473,34 +572,43 @@ def _store(ballot: Ballot, deltas: dict[int, _TallyDelta], now: datetime) -> Rec
                             delegate=power.delegate or "", timestamp=ballot.timestamp, fmt=ballot.format)
     if prev is not None:
         payload.update(cause="revote", replaces=prev.id)
-    entry = record(kinds.VOTE_REPLACED if prev else kinds.VOTE_CAST, payload, proposal_ref=proposal.ref,
-                   signed=_signed(ballot.verified, ballot.voter))
-    if prev is not None:
-        Vote.objects.filter(pk=prev.pk).update(is_current=False, replaced_by=vote_id)
     vote = Vote(id=vote_id, proposal=proposal, voter=ballot.voter, support=ballot.support, reason=ballot.reason,
                 signed_timestamp=ballot.timestamp, snapshot_block=proposal.snapshot_block, votes_power=power.votes,
                 override_balance=power.override_balance, power=power.power,
                 delegate=power.delegate if power.overrides else "", overridden=overridden, format=ballot.format,
                 typed_data=ballot.verified.typed_data, signature=ballot.verified.signature,
                 contract_wallet=ballot.verified.contract_wallet, is_current=True,
-                replaces=prev.id if prev else "", archive_sequence=entry.sequence, created_at=now)
-    try:
-        vote.save(force_insert=True)  # the caller's transaction (or batch savepoint) rolls back on failure
-    except IntegrityError as exc:
-        raise ConflictError("This vote is already counted.", code="duplicate_vote", details={"id": vote_id}) from exc
+                replaces=prev.id if prev else "", created_at=now)
+    writes.archive.append(({"kind": kinds.VOTE_REPLACED if prev else kinds.VOTE_CAST, "payload": payload,
+                            "proposal_ref": proposal.ref, "signed": _signed(ballot.verified, ballot.voter)}, vote))
+    writes.positions[vote_id] = len(writes.votes)
+    writes.votes.append(vote)
 
-    delta = _TallyDelta()  # merged into `deltas` only once everything below succeeded
+    delta = writes.deltas.setdefault(proposal.pk, _TallyDelta())
     delta.votes_received += 1
     delta.support[ballot.support] += weight
     if prev is not None:
         delta.support[prev.support] -= prev.weight
+        prev = writes.writable(state, key, prev)
+        prev.is_current, prev.replaced_by = False, vote_id
+        if prev.id in state.stored:
+            writes.replaced[prev.id] = vote_id
+        sums_key = (proposal.pk, prev.delegate)
+        if prev.delegate and int(prev.override_balance) > 0 and sums_key in state.sums:  # read for batch voters
+            state.sums[sums_key] -= int(prev.override_balance)
     else:
         delta.voters += 1
         delta.overridden += overridden  # delegators who voted before their delegate
+    state.current[key] = vote
+    if vote.delegate and power.override_balance > 0:
+        sums_key = (proposal.pk, vote.delegate)
+        state.sums[sums_key] = state.sums.get(sums_key, 0) + power.override_balance
     if delegate_vote is not None:
         amount = power.override_balance
-        Vote.objects.filter(pk=delegate_vote.pk).update(overridden=F("overridden") + amount)
+        delegate_vote = writes.writable(state, delegate_key, delegate_vote)
         delegate_vote.overridden = int(delegate_vote.overridden) + amount
+        if delegate_vote.id in state.stored:
+            writes.overridden[delegate_vote.id] = writes.overridden.get(delegate_vote.id, 0) + amount
         delta.support[delegate_vote.support] -= amount
         delta.overridden += amount
         adjusted = _vote_payload(
@@ -509,15 +617,105 @@ def _store(ballot: Ballot, deltas: dict[int, _TallyDelta], now: datetime) -> Rec
             votes_power=int(delegate_vote.votes_power), override_balance=int(delegate_vote.override_balance),
             delegate=delegate_vote.delegate, timestamp=delegate_vote.signed_timestamp, fmt=delegate_vote.format)
         adjusted.update(cause="delegator_override", overridden_by=ballot.voter, amount=str(amount))
-        record(kinds.VOTE_REPLACED, adjusted, proposal_ref=proposal.ref,
-               signed=_signed(delegate_vote, delegate_vote.voter))
-    total = deltas.setdefault(proposal.pk, _TallyDelta())
-    for support, amount in delta.support.items():
-        total.support[support] += amount
-    total.voters += delta.voters
-    total.votes_received += delta.votes_received
-    total.overridden += delta.overridden
+        writes.archive.append(({"kind": kinds.VOTE_REPLACED, "payload": adjusted, "proposal_ref": proposal.ref,
+                                "signed": _signed(delegate_vote, delegate_vote.voter)}, None))
     return Receipt(vote=vote, replaced=prev)
+
+
+_REPLACE_SQL = """
+    UPDATE voting_vote v SET is_current = false, replaced_by = u.by
+      FROM unnest(%b::text[], %b::text[]) AS u(id, by) WHERE v.id = u.id
+"""
+_OVERRIDE_SQL = """
+    UPDATE voting_vote v SET overridden = v.overridden + u.amount::numeric
+      FROM unnest(%b::text[], %b::text[]) AS u(id, amount) WHERE v.id = u.id
+"""
+_VOTE_COLUMNS = ("id", "proposal_id", "voter", "support", "reason", "signed_timestamp", "snapshot_block",
+                 "votes_power", "override_balance", "power", "delegate", "overridden", "format", "typed_data",
+                 "signature", "contract_wallet", "is_current", "replaced_by", "replaces", "archive_sequence",
+                 "created_at")
+_VOTE_TYPES = ("text", "bigint", "text", "smallint", "text", "bigint", "bigint", "numeric", "numeric", "numeric",
+               "text", "numeric", "text", "jsonb", "text", "boolean", "boolean", "text", "text", "bigint",
+               "timestamptz")
+_INSERT_SQL = (
+    f"INSERT INTO voting_vote ({', '.join(_VOTE_COLUMNS)}) SELECT "  # noqa: S608 - constants
+    + ", ".join(f"c{i}::{t}" if t in ("jsonb", "numeric") else f"c{i}" for i, t in enumerate(_VOTE_TYPES))
+    + " FROM unnest(" + ", ".join(f"%b::{'text' if t in ('jsonb', 'numeric') else t}[]" for t in _VOTE_TYPES)
+    + ") AS t(" + ", ".join(f"c{i}" for i in range(len(_VOTE_TYPES))) + ")"
+)
+
+
+def _write_votes(writes: _Writes) -> None:
+    """The vote rows: stored votes replaced, stored delegates' votes lowered, new rows — one statement each."""
+    if connection.vendor != "postgresql":
+        for vote_id, replaced_by in writes.replaced.items():
+            Vote.objects.filter(pk=vote_id).update(is_current=False, replaced_by=replaced_by)
+        for vote_id, amount in writes.overridden.items():
+            Vote.objects.filter(pk=vote_id).update(overridden=F("overridden") + amount)
+        try:
+            with transaction.atomic():
+                Vote.objects.bulk_create(writes.votes)
+        except IntegrityError as exc:
+            raise ConflictError("This vote is already counted.", code="duplicate_vote") from exc
+        return
+    dumps = json.dumps
+    with _raw_cursor() as cursor:
+        if writes.replaced:
+            cursor.execute(_REPLACE_SQL, [list(writes.replaced), list(writes.replaced.values())])
+        if writes.overridden:
+            cursor.execute(_OVERRIDE_SQL, [list(writes.overridden), [str(a) for a in writes.overridden.values()]])
+        rows = [(v.id, v.proposal_id, v.voter, v.support, v.reason, v.signed_timestamp, v.snapshot_block,
+                 str(v.votes_power), str(v.override_balance), str(v.power), v.delegate, str(v.overridden), v.format,
+                 dumps(v.typed_data), v.signature, v.contract_wallet, v.is_current, v.replaced_by, v.replaces,
+                 v.archive_sequence, v.created_at) for v in writes.votes]
+        try:
+            cursor.execute(_INSERT_SQL, [list(column) for column in zip(*rows, strict=True)])
+        except psycopg.errors.UniqueViolation as exc:  # the transaction is rolled back by the caller
+            raise ConflictError("This vote is already counted.", code="duplicate_vote") from exc
+
+
+def _store_many(ballots: list[Ballot], now: datetime, *, batch: bool) -> list[Receipt | DomainError]:
+    """Store checked ballots (with their power), in order, inside a transaction holding their voters' locks:
+    the current votes read once, the ballots applied in memory one after the other (each accepted or
+    refused on its own, with the result storing them one by one would give), then the archive entries in
+    ONE archive.services.record_many, the vote rows in one statement each kind, and each Tally once."""
+    outcomes: list[Receipt | DomainError] = []
+    closed: set[str] = set()
+    while True:
+        state = _State([b for b in ballots if b.proposal.ref not in closed])
+        writes = _Writes()
+        outcomes = []
+        for ballot in ballots:
+            if ballot.proposal.ref in closed:
+                outcomes.append(ArchiveError(f"Proposal {ballot.proposal.ref} already has its final tally: no "
+                                             "vote after it.", code="archive_tally_closed", status=409))
+                continue
+            try:
+                outcomes.append(_apply(ballot, state, writes, now))
+            except DomainError as exc:
+                outcomes.append(exc)
+        if not writes.votes:
+            return outcomes
+        try:
+            entries = record_many([item for item, _ in writes.archive], signatures_verified=True, savepoint=False,
+                                  set_based=batch)
+        except ArchiveError as exc:
+            refs = set((exc.details or {}).get("closed") or ())
+            if exc.code != "archive_tally_closed" or not refs or not batch:
+                raise
+            closed |= refs  # refuse the votes on those proposals, store the others
+            continue
+        break
+    sequences = {vote.id: entry.sequence for (_, vote), entry in zip(writes.archive, entries, strict=True)
+                 if vote is not None}
+    for vote in writes.votes:  # the rows to insert (copies, when changed after their receipt) ...
+        vote.archive_sequence = sequences[vote.id]
+    for outcome in outcomes:  # ... and the receipts
+        if isinstance(outcome, Receipt):
+            outcome.vote.archive_sequence = sequences[outcome.vote.id]
+    _write_votes(writes)
+    _apply_deltas(writes.deltas)
+    return outcomes
 
 
 _TALLY_SQL = """
@@ -550,12 +748,12 @@ def _ensure_tallies(ballots: Iterable[Ballot]) -> None:
 
 def _store_one(ballot: Ballot, now: datetime) -> Receipt:
     _ensure_tallies([ballot])
-    deltas: dict[int, _TallyDelta] = {}
     with transaction.atomic():
         _lock_voters(_ballot_lock_keys(ballot))
-        receipt = _store(ballot, deltas, now)
-        _apply_deltas(deltas)
-    return receipt
+        outcome = _store_many([ballot], now, batch=False)[0]
+        if isinstance(outcome, DomainError):
+            raise outcome
+    return outcome
 
 
 # --------------------------------------------------------------------------- casting
@@ -616,22 +814,26 @@ def cast_votes(items: Any, *, now: datetime | None = None) -> list[BatchResult]:
                 ballot = _portal_ballot(item.get("typed_data"), item.get("signature"), now_s, proposals)
             else:
                 raise DomainError("Each vote is an object.", code="malformed_vote")
-            ballots.append((i, _with_power(ballot)))
+            ballots.append((i, ballot))
         except DomainError as exc:
             results[i].error = exc
-    if not ballots:
+    powered: list[tuple[int, Ballot]] = []
+    for (i, ballot), refusal in zip(ballots, _with_powers([b for _, b in ballots]), strict=True):
+        if refusal is None:
+            powered.append((i, ballot))
+        else:
+            results[i].error = refusal
+    if not powered:
         return results
-    _ensure_tallies(b for _, b in ballots)
-    deltas: dict[int, _TallyDelta] = {}
+    _ensure_tallies(b for _, b in powered)
     with transaction.atomic():
-        _lock_voters(key for _, b in ballots for key in _ballot_lock_keys(b))
-        for i, ballot in ballots:
-            try:
-                with transaction.atomic():
-                    results[i].receipt = _store(ballot, deltas, now)
-            except DomainError as exc:
-                results[i].error = exc
-        _apply_deltas(deltas)
+        _lock_voters(key for _, b in powered for key in _ballot_lock_keys(b))
+        outcomes = _store_many([b for _, b in powered], now, batch=True)
+    for (i, _), outcome in zip(powered, outcomes, strict=True):
+        if isinstance(outcome, DomainError):
+            results[i].error = outcome
+        else:
+            results[i].receipt = outcome
     return results
 
 

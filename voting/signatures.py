@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import coincurve
 from django.conf import settings
 from eth_utils import is_address, to_checksum_address
 
@@ -37,11 +36,9 @@ keccak256 = eip712.keccak256
 VOTE_FIELDS = eip712.TYPES["Vote"]
 VOTE_TYPES = {"EIP712Domain": eip712.EIP712_DOMAIN_FIELDS, "Vote": VOTE_FIELDS}
 _VOTE_KEYS = frozenset(f["name"] for f in VOTE_FIELDS)
-_VOTE_TYPE_HASH = keccak256(eip712.encode_type("Vote", VOTE_FIELDS).encode())
+_HASH_VOTE = eip712.struct_hasher("Vote")  # generated from chain.eip712.TYPES["Vote"]
 _HALF_N = eip712.SECP256K1_N // 2
-_HEX = frozenset("0123456789abcdefABCDEF")
-_UINT256 = 1 << 256
-_UINT64 = 1 << 64
+_N = eip712.SECP256K1_N
 
 
 # --------------------------------------------------------------------------- the portal's domain
@@ -65,10 +62,6 @@ def portal_domain_cached() -> tuple[dict[str, Any], bytes]:
 
 
 # --------------------------------------------------------------------------- fast path
-def _uint(value: Any, limit: int) -> int | None:
-    return value if type(value) is int and 0 <= value < limit else None
-
-
 def _signature_bytes(signature: Any) -> bytes | None:
     """r ‖ s ‖ recid of a plain 65-byte low-s signature, else None (the reference path decides)."""
     if type(signature) is not str or len(signature) != 132 or signature[:2] != "0x":
@@ -77,73 +70,36 @@ def _signature_bytes(signature: Any) -> bytes | None:
         raw = bytes.fromhex(signature[2:])
     except ValueError:
         return None
+    if len(raw) != 65:  # fromhex skips whitespace between bytes
+        return None
     v = raw[64]
     if v >= 27:
         v -= 27
-    if v not in (0, 1):
+    if v > 1:
         return None
     r = int.from_bytes(raw[:32], "big")
     s = int.from_bytes(raw[32:64], "big")
-    if not (0 < r < eip712.SECP256K1_N and 0 < s <= _HALF_N):
+    if not (0 < r < _N and 0 < s <= _HALF_N):
         return None
-    return raw[:64] + bytes((v,))
+    return raw[:64] + (b"\x01" if v else b"\x00")
 
 
 def checksummed(lower_hex: str) -> str:
-    """EIP-55 form of 40 lower-case hex digits (one keccak; eth_utils' is several times slower)."""
-    nibbles = keccak256(lower_hex.encode("ascii")).hex()
-    return "0x" + "".join(c.upper() if c > "9" and n > "7" else c for c, n in zip(lower_hex, nibbles[:40], strict=True))
-
-
-def _address_ok(value: Any) -> str | None:
-    """The checksummed form of a 0x address given in one case or with its valid EIP-55 checksum (what
-    is_address accepts), else None."""
-    if type(value) is not str or len(value) != 42 or value[:2] != "0x" or not _HEX.issuperset(value[2:]):
-        return None
-    digits = value[2:]
-    if digits.islower() or digits.isupper() or digits.isdigit():
-        return checksummed(digits.lower())
-    expected = checksummed(digits.lower())
-    return expected if expected == value else None
+    """EIP-55 form of 40 hex digits (chain.eip712.to_checksum)."""
+    return eip712.to_checksum("0x" + lower_hex)
 
 
 def vote_struct_hash(message: Mapping[str, Any]) -> bytes | None:
     """hashStruct(Vote) for a well-typed message, else None."""
-    if type(message) is not dict or message.keys() != _VOTE_KEYS:
-        return None
-    return _struct_hash(message)[0]
+    hashed = _HASH_VOTE(message)
+    return None if hashed is None else hashed[0]
 
 
-def _struct_hash(message: dict[str, Any]) -> tuple[bytes | None, str | None]:
-    """(hashStruct(Vote), the voter checksummed) of a well-typed message, else (None, None)."""
-    proposal_id = _uint(message["proposalId"], _UINT256)
-    support = _uint(message["support"], 256)
-    timestamp = _uint(message["timestamp"], _UINT64)
-    reason = message["reason"]
-    voter = message["voter"]
-    signer = _address_ok(voter)
-    if proposal_id is None or support is None or timestamp is None or type(reason) is not str or signer is None:
-        return None, None
-    return keccak256(b"".join((
-        _VOTE_TYPE_HASH,
-        proposal_id.to_bytes(32, "big"),
-        bytes(12) + bytes.fromhex(voter[2:]),
-        support.to_bytes(32, "big"),
-        keccak256(reason.encode("utf-8")),
-        timestamp.to_bytes(32, "big"),
-    ))), signer
-
-
-def recover_address_bytes(digest: bytes, rsv: bytes) -> bytes | None:
-    try:
-        public_key = coincurve.PublicKey.from_signature_and_message(rsv, digest, hasher=None)
-    except Exception:  # noqa: BLE001 - unrecoverable: the reference path gives the error
-        return None
-    return keccak256(public_key.format(compressed=False)[1:])[-20:]
+recover_address_bytes = eip712.recover_address_bytes
 
 
 def _fast_verify(typed_data: Any, signature: Any) -> VerifiedMessage | None:
-    if type(typed_data) is not dict or typed_data.get("primaryType") != "Vote" or len(typed_data) != 4:
+    if type(typed_data) is not dict or len(typed_data) != 4 or typed_data.get("primaryType") != "Vote":
         return None
     domain, separator = portal_domain_cached()
     given_domain = typed_data.get("domain")
@@ -152,15 +108,16 @@ def _fast_verify(typed_data: Any, signature: Any) -> VerifiedMessage | None:
     if typed_data.get("types") != VOTE_TYPES:
         return None
     message = typed_data.get("message")
-    if type(message) is not dict or message.keys() != _VOTE_KEYS:
+    hashed = _HASH_VOTE(message)
+    if hashed is None:
         return None
-    struct_hash, signer = _struct_hash(message)
     rsv = _signature_bytes(signature)
-    if struct_hash is None or rsv is None:
+    if rsv is None:
         return None
+    struct_hash, (signer,) = hashed
     digest = keccak256(b"\x19\x01" + separator + struct_hash)
     recovered = recover_address_bytes(digest, rsv)
-    if recovered is None or recovered.hex() != message["voter"][2:].lower():
+    if recovered is None or recovered.hex() != signer[2:].lower():
         return None
     return VerifiedMessage(signer=signer, digest="0x" + digest.hex(),
                            typed_data=dict(typed_data), signature=signature.lower(), contract_wallet=False)

@@ -103,12 +103,17 @@ def index_view(accounts: Sequence[str], blocks: Sequence[int], sampled: set[int]
     for block in blocks:
         view[("supply", None, block)] = selectors.total_voting_power(block)
         many = selectors.voting_power_many(accounts, block)
+        states = selectors.account_states_at(accounts, block) if block in sampled else {}
         for account in accounts:
             view[("votes", account, block)] = many[account]
-            if block in sampled:
-                assert selectors.voting_power(account, block) == many[account]
-                view[("balance", account, block)] = selectors.balance(account, block)
-                view[("delegate", account, block)] = selectors.delegate_of(account, block)
+            if block in sampled:  # the bulk read (the chain's figures below) equals the selectors one by one
+                state = states[account]
+                assert selectors.voting_power(account, block) == many[account] == state.votes
+                assert selectors.balance(account, block) == state.balance
+                delegate = selectors.delegate_of(account, block)
+                assert state.delegate == (None if delegate is None or int(delegate, 16) == 0 else delegate)
+                view[("balance", account, block)] = state.balance
+                view[("delegate", account, block)] = state.delegate
     return view
 
 

@@ -175,6 +175,20 @@ def test_selectors_validate_addresses_and_blocks(chain_settings, scenario, index
     assert selectors.voting_power_many([], head) == {}
     assert selectors.voting_power_many([address, address.lower()], head) == {
         address: selectors.voting_power(address, head), address.lower(): selectors.voting_power(address, head)}
+    # the bulk read: same validation, keys as given, at a block or at the head
+    assert selectors.account_states_at([], head) == {}
+    for bad in ("0x12", None, 12):
+        with pytest.raises(selectors.InvalidAddress):
+            selectors.account_states_at([address, bad], head)
+    with pytest.raises(selectors.InvalidBlock):
+        selectors.account_states_at([address], -1)
+    with pytest.raises(selectors.BlockNotIndexed) as info:
+        selectors.account_states_at([address], head + 1)
+    assert info.value.details == {"indexed_head": head}
+    states = selectors.account_states_at([address, address.lower()], head)
+    assert states[address] == states[address.lower()] == selectors.account_states_at([address])[address]
+    assert states[address].votes == selectors.voting_power(address, head)
+    assert states[address].balance == selectors.balance(address, head)
 
 
 @pytest.mark.django_db

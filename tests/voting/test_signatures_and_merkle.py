@@ -87,3 +87,67 @@ def test_every_vote_has_a_proof(ids):
         proof = merkle.merkle_proof(ids, vote_id)
         assert merkle.verify_proof(root, vote_id, proof)
         assert not merkle.verify_proof(root, bytes(32) if vote_id != bytes(32) else b"\x01" * 32, proof)
+
+
+def _eth_account_signer(typed, signature):
+    """The plain eth-account path: encode_typed_data + Account.recover_message (None when it fails)."""
+    from eth_account.messages import encode_typed_data
+
+    try:
+        return Account.recover_message(encode_typed_data(full_message=typed), signature=signature)
+    except Exception:  # noqa: BLE001 - any refusal
+        return None
+
+
+def _high_s(signature: str) -> str:
+    """The malleable twin of a signature: s -> N - s, v flipped (the same signer, were high-s accepted)."""
+    raw = bytes.fromhex(signature[2:])
+    s = eip712.SECP256K1_N - int.from_bytes(raw[32:64], "big")
+    return "0x" + (raw[:32] + s.to_bytes(32, "big") + bytes([55 - raw[64]])).hex()  # v: 27 <-> 28
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(message=messages, key_index=st.integers(0, 3), case=st.sampled_from(["checksum", "lower", "upper"]),
+       mangle=st.sampled_from(["none", "high_s", "flip", "v", "short", "long", "not_hex", "other_key",
+                               "no_prefix"]), position=st.integers(0, 64))
+def test_fast_path_agrees_with_eth_account(chain_settings, message, key_index, case, mangle, position):
+    """verify_vote accepts exactly the votes eth-account recovers to their voter with a low-s signature, with
+    eth-account's digest; everything else is refused (malformed, high-s, another signer)."""
+    account = KEYS[key_index]
+    voter = {"checksum": account.address, "lower": account.address.lower(),
+             "upper": "0x" + account.address[2:].upper()}[case]
+    typed = typed_data_for("Vote", {**message, "voter": voter})
+    signature = Account.sign_typed_data(account.key, full_message=typed).signature.to_0x_hex()
+    raw = bytearray.fromhex(signature[2:])
+    if mangle == "high_s":
+        signature = _high_s(signature)
+    elif mangle == "flip":
+        raw[position] ^= 0x80
+        signature = "0x" + raw.hex()
+    elif mangle == "v":
+        raw[64] = position % 5 + 26
+        signature = "0x" + raw.hex()
+    elif mangle == "short":
+        signature = signature[: 2 + 2 * (position % 65)]
+    elif mangle == "long":
+        signature = signature + "00"
+    elif mangle == "not_hex":
+        signature = signature[:-2] + "zz"
+    elif mangle == "other_key":
+        signature = Account.sign_typed_data(KEYS[(key_index + 1) % 4].key, full_message=typed).signature.to_0x_hex()
+    elif mangle == "no_prefix":
+        signature = signature[2:]
+    outcome = _outcome(signatures.verify_vote, typed, signature)
+    recovered = _eth_account_signer(typed, signature)
+    low_s = (len(signature) == 132 and signature.startswith("0x") and all(c in "0123456789abcdefABCDEF"
+                                                                           for c in signature[2:])
+             and int(signature[66:130], 16) <= eip712.SECP256K1_N // 2)
+    if recovered == account.address and low_s:
+        from eth_account.messages import _hash_eip191_message, encode_typed_data
+
+        digest = "0x" + bytes(_hash_eip191_message(encode_typed_data(full_message=typed))).hex()
+        assert outcome == ("ok", account.address, digest, False)
+    else:
+        assert outcome[0] == "refused", (mangle, outcome)
+        if mangle == "high_s":  # eth-account refuses it too; ours names why
+            assert outcome[1] == "high_s_signature"
