@@ -221,3 +221,22 @@ def test_a_post_to_a_read_view_changes_nothing(world: World, name: str) -> None:
         response = world.client(role).post(path, {"to": "withdrawn", "title": "x"})
         assert response.status_code < 500
         assert portal_state() == before, f"POST {path} as {role} changed the database"
+
+
+def test_no_read_changes_anything(world: World) -> None:
+    """A GET is never a write (a link or an <img> on a hostile page can make the visitor's browser send one):
+    every route of the resolver, fetched as each role, leaves the database as it was."""
+    routes = list(_patterns(get_resolver().url_patterns))
+    assert len(routes) > 40, len(routes)
+    for role in ROLES:
+        client = world.client(role)
+        before = portal_state()
+        for name, pattern in routes:
+            if name == "api-docs":  # the Redoc shell: static
+                continue
+            path = reverse(name, kwargs=_sample_kwargs(world, pattern))
+            response = client.get(path)
+            assert response.status_code < 500, (role, path, response.status_code)
+            if response.streaming:
+                b"".join(response.streaming_content)
+        assert portal_state() == before, f"a GET as {role} changed the database"
