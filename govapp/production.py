@@ -6,6 +6,8 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+HSTS_SECONDS = 365 * 86400  # one year once DEBUG is off
+
 
 def production_problems(settings: dict[str, Any]) -> list[str]:
     """Name every development default still in place."""
@@ -20,6 +22,23 @@ def production_problems(settings: dict[str, Any]) -> list[str]:
     if settings["ALLOWED_HOSTS"] == ["*"]:
         problems.append("ALLOWED_HOSTS must name the portal's hosts, not '*'")
     return problems
+
+
+def transport_security(env: Any, *, debug: bool) -> dict[str, Any]:
+    """Secure cookies and HSTS: on by default with DEBUG off (the portal is served over HTTPS), each
+    overridable from the environment. Django's SecurityMiddleware sends HSTS on HTTPS responses only."""
+    production = not debug
+    return {
+        "SESSION_COOKIE_SECURE": env.bool("SESSION_COOKIE_SECURE", default=production),
+        "CSRF_COOKIE_SECURE": env.bool("CSRF_COOKIE_SECURE", default=production),
+        "SECURE_HSTS_SECONDS": env.int("SECURE_HSTS_SECONDS", default=HSTS_SECONDS if production else 0),
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=production),
+        "SECURE_HSTS_PRELOAD": env.bool("SECURE_HSTS_PRELOAD", default=False),
+        "SECURE_SSL_REDIRECT": env.bool("SECURE_SSL_REDIRECT", default=False),
+        # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
+        "SECURE_PROXY_SSL_HEADER": (("HTTP_X_FORWARDED_PROTO", "https")
+                                    if env.bool("SECURE_PROXY_SSL_HEADER", default=False) else None),
+    }
 
 
 def check_production_settings(settings: dict[str, Any]) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import environ
 
+from govapp.production import transport_security
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("GOVAPP_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -54,6 +56,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "govapp.security.SecurityHeadersMiddleware",  # first: its headers go on every response, static files too
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -114,12 +117,43 @@ STORAGES = {
     },
 }
 
+# --- Browser security (govapp/security.py; transport security in govapp/production.py) ---------
+# Cookies: never readable by scripts (wallet.js takes the CSRF token from <meta name="csrf-token">), sent on
+# top-level navigation from other sites (Lax: a link to a proposal keeps you signed in) but not on their posts.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+# Secure cookies and HSTS: on by default with DEBUG off (see govapp.production.transport_security).
+globals().update(transport_security(env, debug=DEBUG))
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# A wallet SDK that talks to its own pop-up window would need "same-origin-allow-popups".
+SECURE_CROSS_ORIGIN_OPENER_POLICY = env.str("SECURE_CROSS_ORIGIN_OPENER_POLICY", default="same-origin")
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of every response: our own scripts, styles and connections only; no inline script
+# or style anywhere (templates link static/css and static/js files), no framing, no plugins.
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+# Loosened for one path prefix only (the longest matching prefix's directives replace the site's).
+CONTENT_SECURITY_POLICY_PATHS = {
+    # Redoc (drf-spectacular sidecar) injects its CSS at run time, parses the schema in a blob: worker and
+    # shows its makers' logo from their CDN (an image, nothing else, from there).
+    "/api/docs/": {"style-src": "'self' 'unsafe-inline'", "worker-src": "'self' blob:",
+                   "img-src": "'self' data: https://cdn.redoc.ly"},
+}
+PERMISSIONS_POLICY = ("accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+                      "microphone=(), payment=(), usb=(), browsing-topics=()")
 
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -6,6 +6,10 @@ test anvil. Signatures made this way are exactly what a browser wallet would pro
 
 Fixtures: `browser` (session), `portal` (function): a live server wired to the test chain, with
 `portal.page`, `portal.wallet`, `portal.url(path)`.
+
+`portal` fails the test on a page error and on any Content-Security-Policy violation Chromium reports
+("Refused to ..."). Under the policy (no 'unsafe-eval') give `page.wait_for_function` an arrow function,
+"() => document....": a bare expression string is eval'd inside the page, which the policy refuses.
 """
 
 from __future__ import annotations
@@ -163,8 +167,21 @@ def portal(browser: Any, live_server: Any, settings: Any, chain_settings: Any) -
     page.set_default_timeout(15_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    csp_violations: list[str] = []
+    page.on("console", lambda message: _record_csp_violation(message, csp_violations))
     try:
         yield Portal(base_url=live_server.url, page=page, wallet=wallet, chain=chain_settings)
     finally:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not csp_violations, f"Content-Security-Policy violations on the page: {csp_violations}"
+
+
+def is_csp_violation(text: str) -> bool:
+    """Chromium's console report of a Content-Security-Policy refusal ("Refused to load/apply/execute ...")."""
+    return text.startswith("Refused to ") or "Content Security Policy" in text
+
+
+def _record_csp_violation(message: Any, violations: list[str]) -> None:
+    if message.type == "error" and is_csp_violation(message.text):
+        violations.append(f"{message.text} (at {message.location.get('url', '?')})")

@@ -30,6 +30,6 @@ def test_a_rejected_signature_shows_an_error_and_signs_nobody_in(portal):
     page = portal.page
     page.goto(portal.url("/"))
     page.click("#connect-wallet")
-    page.wait_for_function("document.querySelector('#wallet-error').textContent.length > 0")
+    page.wait_for_function("() => document.querySelector('#wallet-error').textContent.length > 0")
     assert "reject" in page.text_content("#wallet-error").lower()
     assert not User.objects.filter(address=Account.from_key(portal.wallet.key).address).exists()

@@ -33,7 +33,7 @@ def test_council_members_sign_a_veto_in_the_browser_and_it_is_enacted(portal, co
     page = portal.page
     page.goto(portal.url(f"/execution/proposals/{proposal.number}/"))
     assert page.get_attribute("#execution-state", "data-state") == "queued"
-    page.wait_for_function("document.querySelector('#execution-countdown').textContent.includes('in ')")
+    page.wait_for_function("() => document.querySelector('#execution-countdown').textContent.includes('in ')")
     assert not page.is_visible("#veto-form")  # not signed in: no button
 
     _sign_in_as(portal, 4)  # a token holder, not a council member: still no button

@@ -115,7 +115,7 @@ def test_endorsement_progress_bar_and_list(holders, governance):
     endorse_as(holders.key(4), proposal)  # 300 of the 800 needed
     client = signed_in(holders.user(3))
     page = client.get(f"/proposals/{proposal.number}/").content.decode()
-    assert 'aria-valuenow="37"' in page and 'style="width: 37%"' in page
+    assert 'aria-valuenow="37"' in page and '<rect class="progress-fill" width="37"' in page
     assert f'data-endorser="{holders.address(4)}"' in page and "300" in page and "800" in page
     assert 'id="endorse-button"' in page  # account 3 has not endorsed yet
     page = signed_in(holders.user(4)).get(f"/proposals/{proposal.number}/").content.decode()

@@ -24,7 +24,7 @@ def test_sign_in_vote_and_see_the_results_change(portal):
 
     page.click("#connect-wallet")  # the header's wallet sign-in (EIP-4361); the page reloads
     page.wait_for_selector("#sign-out")
-    page.wait_for_function("document.querySelector('#vote-power').textContent.includes('300')")
+    page.wait_for_function("() => document.querySelector('#vote-power').textContent.includes('300')")
     assert f"block {proposal.snapshot_block}" in page.inner_text("#vote-power")
 
     page.check("input[name=support][value='1']")
@@ -34,7 +34,7 @@ def test_sign_in_vote_and_see_the_results_change(portal):
     vote = Vote.objects.get(voter=portal.wallet.address, is_current=True)
     assert page.inner_text("#vote-receipt-id") == vote.id
     assert "recorded" in page.inner_text("#vote-receipt")
-    page.wait_for_function("document.querySelector('#result-voters').textContent === '1'")
+    page.wait_for_function("() => document.querySelector('#result-voters').textContent === '1'")
     assert page.text_content("#result-for").startswith("300 (100.00 %)")
     assert "Ship it" in page.inner_text("#vote-list")
     typed = [json.loads(p[1]) for m, p in portal.wallet.calls if m == "eth_signTypedData_v4"]
@@ -43,9 +43,9 @@ def test_sign_in_vote_and_see_the_results_change(portal):
     page.check("input[name=support][value='0']")
     page.fill("#vote-reason", "Changed my mind")
     page.click("#vote-submit")
-    page.wait_for_function("document.querySelector('#vote-receipt').textContent.includes('changed')")
+    page.wait_for_function("() => document.querySelector('#vote-receipt').textContent.includes('changed')")
     assert vote.id in page.inner_text("#vote-receipt")  # it names the vote it replaced
-    page.wait_for_function("document.querySelector('#result-against').textContent.startsWith('300')")
+    page.wait_for_function("() => document.querySelector('#result-against').textContent.startsWith('300')")
     assert page.text_content("#result-for").startswith("0 (0.00 %)")
     assert page.inner_text("#result-voters") == "1"
     assert "changed" in page.inner_text("#vote-list")
