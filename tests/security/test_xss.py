@@ -405,6 +405,10 @@ def _visit_all(browser: Any, context: Any, base_url: str, world: World, pages: l
                                   "path": "/"}])
                 page = own.new_page()
             page.on("dialog", lambda dialog: (reports.append(f"dialog {dialog.message}"), dialog.dismiss()))
+            # A payload that half-ran (a syntax error in injected code) shows as a page error or in the console.
+            page.on("pageerror", lambda error: reports.append(f"page error: {error}"))
+            page.on("console", lambda message: reports.append(f"console: {message.text}")
+                    if "__xss" in message.text else None)
             by_role[role] = page
         page = by_role[role]
         before = len(reports)
