@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "govapp.ratelimit.RateLimitMiddleware",  # writes to non-API views (the API: WriteRateThrottle)
 ]
 
 ROOT_URLCONF = "govapp.urls"
@@ -164,6 +165,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "govapp.pagination.LimitOffsetPagination",  # bounded limit and offset
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "govapp.api.exception_handler",
+    # Rate limits on the API's writes (settings below); a view's own throttle_classes would replace it.
+    "DEFAULT_THROTTLE_CLASSES": ["govapp.ratelimit.WriteRateThrottle"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "govapp API",
@@ -208,6 +211,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+
+# --- Rate limits on writes (govapp/ratelimit.py) -------------------------------------------------
+# Every POST/PUT/PATCH/DELETE counts against the client IP and the signed-in address; past a limit: 429
+# "rate_limited" with Retry-After. "<count>/<unit>" (second, minute, hour, day; "1000/10s"); "off" = none.
+# RATE_LIMIT_ENABLED=false turns limiting off (load tests, benchmarks).
+RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
+RATE_LIMITS = {
+    "address": env.str("RATE_LIMIT_PER_ADDRESS", default="60/minute"),
+    "ip": env.str("RATE_LIMIT_PER_IP", default="300/minute"),
+}
+# Counters shared by every web worker: Redis (default: the Celery broker's Redis); process-local without one.
+RATE_LIMIT_REDIS_URL = env.str(
+    "RATE_LIMIT_REDIS_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+    else "")
+RATE_LIMIT_KEY_PREFIX = env.str("RATE_LIMIT_KEY_PREFIX", default="govapp:ratelimit")
+# Number of reverse proxies in front of the portal that append to X-Forwarded-For (0: use the peer address).
+RATE_LIMIT_TRUSTED_PROXIES = env.int("RATE_LIMIT_TRUSTED_PROXIES", default=0)
 
 # --- Chain ---------------------------------------------------------------------------------
 CHAIN_RPC_URL = env.str("CHAIN_RPC_URL", default="http://127.0.0.1:8545")

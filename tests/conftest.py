@@ -1,5 +1,7 @@
 """Shared fixtures: the real chain (chain.testing) wired into the portal's settings."""
 
+import uuid
+
 import pytest
 
 from chain.deploy import write_deployment_file
@@ -15,3 +17,11 @@ def chain_settings(settings, anvil, chain, tmp_path):
     settings.CHAIN_DEPLOYMENT_FILE = write_deployment_file(
         tmp_path / "deployment.json", chain.deployment, settings.CHAIN_ID)
     return chain
+
+
+@pytest.fixture(autouse=True)
+def _own_rate_limit_counters(settings):
+    """The test suite's rate limits: the deployment defaults (settings.RATE_LIMITS) stay in force, but each
+    test counts in its own key space, so writes of earlier tests (or of a parallel worker) never add up.
+    A test that writes more than the limits allow in a minute raises settings.RATE_LIMITS itself."""
+    settings.RATE_LIMIT_KEY_PREFIX = f"govapp:ratelimit:test:{uuid.uuid4().hex}"
