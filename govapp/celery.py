@@ -7,10 +7,14 @@ import os
 from celery import Celery
 from kombu import Exchange, Queue
 
+from govapp.security import install_celery_log_redaction
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "govapp.settings")
 
 app = Celery("govapp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Workers set up their own log handlers: they redact secrets like the ones in LOGGING (govapp.security).
+install_celery_log_redaction()
 
 QUEUE_NAMES = ("default", "indexing", "execution")
 # Each queue has its own routing key so a task reaches exactly one queue.

@@ -155,6 +155,9 @@ CONTENT_SECURITY_POLICY_PATHS = {
 }
 PERMISSIONS_POLICY = ("accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
                       "microphone=(), payment=(), usb=(), browsing-topics=()")
+# Error pages (DEBUG) and error e-mails hide the secrets by name and by value.
+DEFAULT_EXCEPTION_REPORTER = "govapp.security.RedactingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "govapp.security.RedactingExceptionReporterFilter"
 
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -282,11 +285,24 @@ GOVERNANCE = {
     "EXECUTION_CONFIRMATIONS": env.int("EXECUTION_CONFIRMATIONS", default=1),
 }
 
+# Every handler redacts secrets (govapp.security.RedactSecretsFilter); Celery's own handlers get the filter
+# too (govapp/celery.py). Django's loggers propagate to the root handler instead of keeping Django's defaults.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_secrets": {"()": "govapp.security.RedactSecretsFilter"}},
+    "formatters": {"django.server": {"()": "django.utils.log.ServerFormatter",
+                                     "format": "[{server_time}] {message}", "style": "{"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server",
+                          "filters": ["redact_secrets"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+    },
 }
 
 # Refuse to run in production on development defaults (raises ImproperlyConfigured, saying why).
