@@ -78,3 +78,20 @@ def test_the_pagination_caps_limit_and_offset():
     request = Request(APIRequestFactory().get("/api/x", {"limit": HUGE, "offset": HUGE}))
     paginator = LimitOffsetPagination()
     assert (paginator.get_limit(request), paginator.get_offset(request)) == (500, 2**62)
+
+
+@pytest.mark.parametrize(("path", "schema_path"), [("/api/votes/", "/api/votes/"),
+                                                   ("/api/delegates/statements/", "/api/delegates/statements/")])
+def test_a_rate_limited_write_is_a_documented_429_in_the_error_shape(settings, schema, path, schema_path):
+    settings.RATE_LIMIT_ENABLED = True
+    settings.RATE_LIMITS = {"ip": "1/minute"}
+    settings.RATE_LIMIT_REDIS_URL = ""  # process-local counters
+    client = Client(REMOTE_ADDR=f"198.51.100.{len(path)}")  # an address no other test uses
+    first = client.post(path, {}, content_type="application/json")
+    assert first.status_code == 400, first.content  # counted, refused by the view
+    second = client.post(path, {}, content_type="application/json")
+    assert second.status_code == 429, second.content
+    assert second.json()["error"]["code"] == "rate_limited" and second.json()["error"]["message"]
+    assert set(second.json()) == {"error"} and "Retry-After" in second
+    documented = schema["paths"][schema_path]["post"]["responses"]["429"]
+    assert documented["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/Error"
