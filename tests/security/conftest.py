@@ -46,6 +46,8 @@ HOLDER_TOKENS = 100
 OS_PAYLOAD = {"program_hash": "0x" + "ab" * 32, "config_hash": "0x" + "cd" * 32, "os_version": "0.14.0",
               "snips": ["SNIP-12"]}
 EMPTY_ROOT = "0x" + "00" * 32
+#: The rate limiter stays in the path of every request, with limits these tests never reach.
+GENEROUS_RATE_LIMITS = {"address": "100000/minute", "ip": "100000/minute"}
 #: Models whose row counts make up the observable state of the portal.
 COUNTED = (Proposal, Revision, StatusChange, Endorsement, TechnicalReview, Vote, Tally, Execution, VetoSignature,
            DelegateStatement, RelayedDelegation, Document, ArchiveEntry, SignInNonce, User)
@@ -180,7 +182,7 @@ def world(django_db_setup: Any, django_db_blocker: Any, w3: Any, deployment: Any
                                             chain_id)
     overrides = override_settings(CHAIN_RPC_URL=anvil.rpc_url, CHAIN_ID=chain_id,
                                   CHAIN_DEPLOYMENT_FILE=deployment_file, GOVERNANCE=_governance_override(),
-                                  RATE_LIMIT_ENABLED=False)
+                                  RATE_LIMITS=GENEROUS_RATE_LIMITS)
     snapshot = rpc(w3, "evm_snapshot")
     chain = ChainContext(w3=w3, deployment=deployment, keys=list(dev_keys), snapshot_id=snapshot)
     with django_db_blocker.unblock(), overrides:

@@ -32,7 +32,7 @@ from django.test import Client
 from django.urls import reverse
 from eth_account import Account
 
-from .conftest import World, _build, _governance_override, sign_typed
+from .conftest import GENEROUS_RATE_LIMITS, World, _build, _governance_override, sign_typed
 
 # --------------------------------------------------------------------------- the corpus
 
@@ -428,7 +428,7 @@ def _visit_all(browser: Any, context: Any, base_url: str, world: World, pages: l
 @pytest.mark.slow
 def test_no_injected_script_runs_in_the_browser(portal: Any, browser: Any, settings: Any) -> None:
     settings.GOVERNANCE = _governance_override()
-    settings.RATE_LIMIT_ENABLED = False
+    settings.RATE_LIMITS = GENEROUS_RATE_LIMITS
     world, ids = _build_payload_world(portal.chain)
     pages = _pages(world, ids)
     assert len(pages) >= 55, len(pages)
