@@ -155,8 +155,8 @@ def _machine_line(docs: dict[str, dict[str, Any]]) -> str:
 
 
 def render(names: list[str], readmes: dict[str, str], docs: dict[str, dict[str, Any]], previous: dict[str, str],
-           run: dict[str, Any] | None = None) -> str:
-    """The whole docs/benchmarks.md (a pure function of its inputs)."""
+           run: dict[str, Any] | None = None, intro: str | None = None) -> str:
+    """The whole docs/benchmarks.md (a pure function of its inputs); `intro`: bench/README.md, under the header."""
     run = run or {}
     machines = [docs[n].get("machine", {}) for n in names if n in docs]
     load_before = run.get("load_before") or (machines[0].get("load_before") if machines else None)
@@ -181,11 +181,15 @@ def render(names: list[str], readmes: dict[str, str], docs: dict[str, dict[str, 
     ]
     if run.get("seconds") is not None:
         command = run.get("command") or f"make bench BENCH_SCALE={run.get('scale', '?')}"
-        lines.append(f"| Run | `{command}`: {run['seconds'] / 60:.1f} min in all |")
+        skipped = [f"{n} ({s['reason']})" for n, s in run.get("scripts", {}).items() if s.get("reason")]
+        lines.append(f"| Run | `{command}`: {run['seconds'] / 60:.1f} min in all"
+                     + (f"; not re-run: {_cell('; '.join(skipped))}" if skipped else "") + " |")
     lines += ["",
               "The machine is shared: other engineers' test suites may run on the same cores, so wall-clock figures",
               "follow the load average above; where a section gives CPU seconds per operation, that figure does not",
               "depend on the load. Re-run a script on an idle machine before comparing against a goal.", ""]
+    if intro:
+        lines += [_readme_parts(intro)[1], ""]
     scripts = run.get("scripts", {})
     for name in names:
         reason = scripts.get(name, {}).get("reason", "")
@@ -239,7 +243,9 @@ def run_all(names: list[str], scale: str, json_dir: Path) -> dict[str, Any]:
 
 def write_page(names: list[str], json_dir: Path, page: Path, run: dict[str, Any] | None) -> None:
     previous = previous_sections(page.read_text()) if page.exists() else {}
-    page.write_text(render(names, read_readmes(names), read_results(names, json_dir), previous, run))
+    intro = BENCH_DIR / "README.md"
+    page.write_text(render(names, read_readmes(names), read_results(names, json_dir), previous, run,
+                           intro.read_text() if intro.exists() else None))
 
 
 def main(argv: list[str] | None = None) -> int:
