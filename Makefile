@@ -33,7 +33,7 @@ test: deps lint
 		$(PY) -m pytest $(PYTEST_ARGS)
 
 # API fuzzing, long run: ten times the cases of the bounded run inside `make test`, a random seed.
-FUZZ_EXAMPLES ?= 250
+FUZZ_EXAMPLES ?= 200
 FUZZ_SEED ?= random
 .PHONY: fuzz
 fuzz: deps

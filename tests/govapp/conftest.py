@@ -144,6 +144,7 @@ def seeded(chain_settings: Any, db: Any) -> Seeded:
 
 @pytest.fixture
 def sessions(seeded: Seeded) -> dict[str, dict[str, str]]:
-    """Cookies of an anonymous visitor (CSRF token only) and of the seeded staff user, signed in."""
-    staff = sign_in_cookies(seeded.chain.key(8))
-    return {"anonymous": anonymous_cookies(), "signed-in": staff}
+    """Cookies of an anonymous visitor (CSRF token only), of the seeded proposals' author (dev account 4, also a
+    delegate) and of the seeded staff user (account 8), each signed in through the wallet sign-in."""
+    return {"anonymous": anonymous_cookies(), "author": sign_in_cookies(seeded.chain.key(4)),
+            "staff": sign_in_cookies(seeded.chain.key(8))}

@@ -3,12 +3,13 @@
 In process (WSGI) against the real Django app, the test's PostgreSQL database and the test anvil chain,
 after seeding real state (holders and delegations on chain and indexed, proposals in Draft, Endorsement
 and Voting, votes, a delegate statement, a Foundation document, archive entries), so detail routes hit
-real objects too. Every operation is fuzzed twice: anonymous and signed in (a staff session from the real
-wallet sign-in, with its CSRF token), with positive (schema-valid) and negative (schema-violating) data.
+real objects too. Every operation is fuzzed three times: anonymous, signed in as the proposals' author and
+signed in as staff (sessions from the real wallet sign-in, with their CSRF token), with positive
+(schema-valid) and negative (schema-violating) data.
 
 Checks: no 5xx, every status code documented, the content type and the body as documented.
 
-Bounded run (part of `make test`): FUZZ_EXAMPLES examples per operation and session (default 25, ≥ 1,000
+Bounded run (part of `make test`): FUZZ_EXAMPLES examples per operation and session (default 20, ≥ 1,000
 cases in all), derandomized. `make fuzz` runs ten times as many with a random seed (FUZZ_SEED=random).
 """
 
@@ -41,7 +42,7 @@ from schemathesis.specs.openapi.checks import (
 pytestmark = pytest.mark.django_db
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 SEED = os.environ.get("FUZZ_SEED", "")  # "" = derandomized (CI), "random" or an integer
 MIN_CASES = int(os.environ.get("FUZZ_MIN_CASES", "1000"))
 
@@ -80,9 +81,12 @@ def _strategies(operation: Any, seeded: Any) -> list[Any]:
     return strategies
 
 
-def fuzz_operation(operation: Any, seeded: Any, cookies: dict[str, str], examples: int) -> tuple[int, str | None]:
-    """Run `examples` generated cases against one operation; (cases run, failure report or None)."""
+def fuzz_operation(operation: Any, seeded: Any, cookies: dict[str, str], examples: int,
+                   statuses: set[int] | None = None) -> tuple[int, str | None]:
+    """Run `examples` generated cases against one operation; (cases run, failure report or None).
+    The status codes answered are added to `statuses`."""
     calls = 0
+    statuses = set() if statuses is None else statuses
     headers = {"X-CSRFToken": cookies["csrftoken"]}
 
     @hypothesis_settings(max_examples=examples, derandomize=not SEED, deadline=None, database=None,
@@ -101,6 +105,7 @@ def fuzz_operation(operation: Any, seeded: Any, cookies: dict[str, str], example
         except DatabaseError:
             if response is None:
                 raise
+        statuses.add(response.status_code)
         case.validate_response(response, checks=CHECKS, headers=headers)
 
     if SEED and SEED != "random":
@@ -143,23 +148,30 @@ def test_every_operation_survives_fuzzing(seeded: Any, sessions: dict[str, dict[
     started = time.monotonic()
     total = 0
     failures: dict[str, str] = {}
+    answered: dict[str, set[int]] = {op.label: set() for op in [*operations, logout]}
     try:
         with connection_kept():
             for who, cookies in sessions.items():
                 for operation in operations:
-                    calls, failure = fuzz_operation(operation, seeded, cookies, EXAMPLES)
+                    calls, failure = fuzz_operation(operation, seeded, cookies, EXAMPLES, answered[operation.label])
                     total += calls
                     if failure:
                         failures[f"{who} {operation.label}"] = failure
-                if who == "signed-in":  # the fuzzing ran signed in: the session survived it
+                if who != "anonymous":  # the fuzzing ran signed in: the session survived it
                     assert _me_status(app, cookies) == 200, "the signed-in session was lost while fuzzing"
-                calls, failure = fuzz_operation(logout, seeded, cookies, EXAMPLES)
+                calls, failure = fuzz_operation(logout, seeded, cookies, EXAMPLES, answered[logout.label])
                 total += calls
                 if failure:
                     failures[f"{who} {logout.label}"] = failure
     finally:
         request_log.setLevel(level)
     elapsed = time.monotonic() - started
-    print(f"\nfuzzed {len(operations) + 1} operations x 2 sessions: {total} cases in {elapsed:.1f} s")
+    print(f"\nfuzzed {len(operations) + 1} operations x {len(sessions)} sessions: {total} cases in {elapsed:.1f} s")
     assert not failures, "\n\n".join(f"=== {label}\n{report}" for label, report in failures.items())
     assert total >= MIN_CASES, f"only {total} cases were generated"
+    # The fuzzing got past the refusals: most operations answered a success at least once (the rest need a
+    # valid signature, or a state the seed does not have, and answered only 4xx).
+    succeeded = sorted(label for label, codes in answered.items() if any(200 <= c < 300 for c in codes))
+    print(f"{len(succeeded)} of {len(answered)} operations answered 2xx at least once; only refusals: "
+          + ", ".join(f"{label} {sorted(codes)}" for label, codes in answered.items() if label not in succeeded))
+    assert len(succeeded) >= 0.6 * len(answered), {label: sorted(codes) for label, codes in answered.items()}
