@@ -247,6 +247,8 @@ def _append(prepared: list[tuple[str, str, str, str, str]], using: str, *,
         return [_append_generic(*item, using) for item in prepared]
 
 
+#: archive_append() and the batch statements are prepared on their connection (see voting.services.PREPARE).
+_PREPARE: bool = bool(getattr(settings, "VOTING_PREPARED_STATEMENTS", True))
 _APPEND_SQL = "SELECT * FROM archive_append(%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s)"
 
 
@@ -254,9 +256,14 @@ def _append_postgresql(prepared: list[tuple[str, str, str, str, str]], using: st
                        savepoint: bool = True) -> list[ArchiveEntry]:
     """One round trip per entry under the append lock: archive_append() (migration 0003) reads the
     head, hashes the body assembled around prev_hash / sequence / time, and inserts the row."""
+    import psycopg
+
     enc = _encode_string
     entries = []
-    with transaction.atomic(using=using, savepoint=savepoint), connections[using].cursor() as cursor:
+    connection = connections[using]
+    with transaction.atomic(using=using, savepoint=savepoint):
+        connection.ensure_connection()
+        cursor = psycopg.Cursor(connection.connection)  # server-side binding: prepared after a few appends
         for kind, payload_text, ref, actor, signed_text in prepared:
             if kind == kinds.TALLY_FINAL:  # the count of the votes must hold until the commit
                 _lock(using)
@@ -266,9 +273,9 @@ def _append_postgresql(prepared: list[tuple[str, str, str, str, str]], using: st
                     APPEND_LOCK_KEY, kind, ref, actor, payload_text, None if signed_text == "null" else signed_text,
                     f'{{"address":{enc(actor)},"kind":{enc(kind)},"payload":{payload_text},"prev_hash":"',
                     f'","proposal_ref":{enc(ref)},"sequence":', f',"signed":{signed_text},"time":"',
-                    kind in kinds.VOTE_KINDS])
+                    kind in kinds.VOTE_KINDS], prepare=_PREPARE)
                 sequence, created_at, prev_hash, entry_hash = cursor.fetchone()
-            except IntegrityError as exc:
+            except (IntegrityError, psycopg.IntegrityError) as exc:
                 if "archive_tally_closed" in str(exc):
                     raise ArchiveError(f"Proposal {ref} already has its final tally: no {kind} after it.",
                                        code="archive_tally_closed", status=409) from exc
@@ -309,9 +316,9 @@ def _append_many_postgresql(prepared: list[tuple[str, str, str, str, str]], kept
     vote_refs = sorted({ref for kind, _, ref, _, _ in prepared if kind in kinds.VOTE_KINDS})
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:  # server-side binding: arrays travel as values
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY], prepare=_PREPARE)
         # a new statement after the lock: its snapshot sees every append committed before the lock was ours
-        cursor.execute(_HEAD_SQL, [vote_refs])
+        cursor.execute(_HEAD_SQL, [vote_refs], prepare=_PREPARE)
         head, head_time, clock, closed = cursor.fetchone()
         if closed:
             raise ArchiveError(f"Proposal {', '.join(closed)} already has its final tally: no vote after it.",
@@ -333,7 +340,7 @@ def _append_many_postgresql(prepared: list[tuple[str, str, str, str, str]], kept
                 column.append(value)
             hashes.append((sequence, prev_hash, entry_hash))
             prev_hash = entry_hash
-        cursor.execute(_INSERT_MANY_SQL, [moment, *columns])
+        cursor.execute(_INSERT_MANY_SQL, [moment, *columns], prepare=_PREPARE)
     entries = []
     for (kind, _, ref, actor, _), (payload, signed), (number, prev, entry_hash) in zip(prepared, kept, hashes,
                                                                                         strict=True):

@@ -138,9 +138,13 @@ def _fetchone(sql: str, params: list[Any], *, replan: bool = False) -> Any:
         return cursor.fetchone()
 
 
-def _fetchall(sql: str, params: list[Any]) -> list[Any]:
+def _fetchall(sql: str, params: list[Any], *, prepare: bool | None = None) -> list[Any]:
+    """All rows. prepare=True: a prepared statement on this connection (hot, fixed-shape reads)."""
     with _cursor() as cursor:
-        cursor.execute(sql, params)
+        if prepare is not None and connection.vendor == "postgresql":
+            cursor.execute(sql, params, prepare=prepare)
+        else:
+            cursor.execute(sql, params)
         return cursor.fetchall()
 
 
@@ -299,7 +303,7 @@ def account_states_at(addresses: Iterable[str], block: int | None = None) -> dic
            f"{_latest_sql(BALANCES, 'balance', 'a.account', bound)} "
            f"FROM {STATE} s CROSS JOIN (SELECT * FROM {listed} AS x(account)) a WHERE s.name = %s")
     params = [*bound_params * 3, distinct, DEFAULT_STATE]  # in the order of the placeholders in the text
-    rows = _fetchall(sql, params)
+    rows = _fetchall(sql, params, prepare=True)  # the voting hot path: one read per vote (or batch)
     if not rows:  # no state row: refuse as the single selectors do
         _checked(_fetchone(f"SELECT head_block, start_block FROM {STATE} WHERE name = %s", [DEFAULT_STATE]),  # noqa: S608
                  number)

@@ -264,6 +264,25 @@ def best_and_median(fn, repeat: int, cpu: Cpu | None = None) -> tuple[float, flo
     return min(times), statistics.median(times), value, spent
 
 
+# --------------------------------------------------------------------------- --json
+def json_row(measure: str, figure: str, value: float, unit: str, goal: str | None = None,
+           met: bool | None = None) -> dict:
+    return {"measure": measure, "figure": figure, "value": value, "unit": unit, "goal": goal, "met": met}
+
+
+def write_json(path: str, results: list[dict], load_before: tuple[float, ...]) -> None:
+    """{"name", "command", "machine", "results": [{"measure", "figure", "value", "unit", "goal", "met"}]}."""
+    import shlex
+
+    machine = {"cores": os.cpu_count(), "load_before": [round(x, 2) for x in load_before],
+               "load_after": [round(x, 2) for x in os.getloadavg()], "python": sys.version.split()[0],
+               "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    command = " ".join([".venv/bin/python", "bench/indexer/run.py", *(shlex.quote(a) for a in sys.argv[1:])])
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps({"name": "indexer", "command": command, "machine": machine, "results": results},
+                                     indent=2, ensure_ascii=False) + "\n")
+
+
 # --------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -277,6 +296,7 @@ def main() -> None:
     parser.add_argument("--web3-sample", type=int, default=20_000, help="logs for the web3-path comparison")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON (bench/report.py's format)")
     args = parser.parse_args()
     if args.addresses > args.holders:
         parser.error("--addresses must not exceed --holders")
@@ -369,6 +389,24 @@ def main() -> None:
                    "rpc_ms": round(rpc_best * 1000, 1), "many_cpu_ms": round(sum(many_cpu.values()) * 1000, 1),
                    "rpc_cpu_ms": round(sum(rpc_cpu.values()) * 1000, 1)}
         log("summary " + json.dumps(summary))
+        if args.json:
+            many_cpu_s, rpc_cpu_s = sum(many_cpu.values()), sum(rpc_cpu.values())
+            wall_ratio = rpc_best / many_best
+            per_cpu = result.events / sum(spent.values())
+            write_json(args.json, [
+                json_row("indexing end to end", f"{rate:,.0f} events/s ({result.events:,} events in "
+                         f"{indexed['seconds']:.2f} s); {per_cpu:,.0f} events per CPU-second",
+                         round(rate), "events/s", "≥ 10,000/s", rate >= 10_000),
+                json_row(f"voting_power_many, {len(addresses):,} addresses", f"best {many_best * 1000:.1f} ms, "
+                         f"median {many_median * 1000:.1f} ms; CPU {many_cpu_s * 1000:.1f} ms",
+                         round(many_best * 1000, 1), "ms"),
+                json_row(f"node: getPastVotes, JSON-RPC batches of {args.batch}",
+                         f"best {rpc_best * 1000:.1f} ms; CPU {rpc_cpu_s * 1000:.1f} ms", round(rpc_best * 1000, 1),
+                         "ms"),
+                json_row("voting_power_many vs the node, wall clock",
+                         f"{wall_ratio:,.0f}x (CPU {rpc_cpu_s / many_cpu_s:,.0f}x; load average "
+                         f"{os.getloadavg()[0]:.1f})", round(wall_ratio, 1), "x", "≥ 50×", wall_ratio >= 50),
+            ], load)
     finally:
         node_process.stop()
         from django.db import connections

@@ -80,8 +80,9 @@ def django_env(url: str, deployment: Path, *, production: bool = False) -> dict[
     env = dict(os.environ, DATABASE_URL=url, CHAIN_DEPLOYMENT_FILE=str(deployment), CHAIN_ID="31337",
                DJANGO_SETTINGS_MODULE="govapp.settings", CELERY_BROKER_URL="memory://", LOG_LEVEL="WARNING",
                DB_CONN_MAX_AGE="600")
-    if production:  # DEBUG off (no query log), with throw-away secrets so the production checks pass
-        env.update(DEBUG="false", SECRET_KEY="bench-" + coincurve.PrivateKey().secret.hex(),
+    if production:  # DEBUG off (no query log), with throw-away secrets so the production checks pass; the
+        # write rate limits (govapp.ratelimit) off: they would throttle the clients, not measure the votes
+        env.update(DEBUG="false", RATE_LIMIT_ENABLED="false", SECRET_KEY="bench-" + coincurve.PrivateKey().secret.hex(),
                    ALLOWED_HOSTS="127.0.0.1,localhost", SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false")
         for name in ("DEPLOYER", "EXECUTOR", "RELAYER", "COUNCIL_RELAY"):
             env[f"{name}_PRIVATE_KEY"] = "0x" + coincurve.PrivateKey().secret.hex()
@@ -150,18 +151,30 @@ def bench_verification(count: int) -> dict:
         votes.append(vote_body(key, checksum(address), 1 + i % 7, i % 3, now, domain, separator))
     # Rates per second of this process's CPU time (and of wall time): on a shared machine the wall clock
     # also counts the other processes' turns; CPU time is what one core gives this code.
-    started, cpu = time.perf_counter(), time.process_time()
-    for body in votes:
-        verify_vote(body["typed_data"], body["signature"])
-    fast_wall, fast = count / (time.perf_counter() - started), count / (time.process_time() - cpu)
     sample = votes[: max(count // 4, 500)]
-    started, cpu = time.perf_counter(), time.process_time()
-    for body in sample:
-        recovered = Account.recover_message(encode_typed_data(full_message=body["typed_data"]),
-                                            signature=body["signature"])
-        assert recovered == body["typed_data"]["message"]["voter"]
-    base_wall, baseline = len(sample) / (time.perf_counter() - started), len(sample) / (time.process_time() - cpu)
-    return {"portal": fast, "baseline": baseline, "portal_wall": fast_wall, "baseline_wall": base_wall,
+
+    def portal() -> None:
+        for body in votes:
+            assert verify_vote(body["typed_data"], body["signature"]).signer == body["typed_data"]["message"]["voter"]
+
+    def baseline() -> None:
+        for body in sample:
+            recovered = Account.recover_message(encode_typed_data(full_message=body["typed_data"]),
+                                                signature=body["signature"])
+            assert recovered == body["typed_data"]["message"]["voter"]
+
+    # best of 3 rounds, the two paths alternating (a burst of load from another process hits both alike)
+    fast_wall = fast = base_wall = base = 0.0
+    for _ in range(3):
+        for run, n, slot in ((portal, count, "fast"), (baseline, len(sample), "base")):
+            started, cpu = time.perf_counter(), time.process_time()
+            run()
+            wall, cpu_rate = n / (time.perf_counter() - started), n / (time.process_time() - cpu)
+            if slot == "fast":
+                fast_wall, fast = max(fast_wall, wall), max(fast, cpu_rate)
+            else:
+                base_wall, base = max(base_wall, wall), max(base, cpu_rate)
+    return {"portal": fast, "baseline": base, "portal_wall": fast_wall, "baseline_wall": base_wall,
             "count": count, "baseline_count": len(sample)}
 
 
@@ -273,8 +286,21 @@ def server_cpu(master: int, url: str) -> dict[int, float]:
     return {pid: _proc_cpu(pid) for pid in pids}
 
 
-def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
+def cpu_used(before: dict[int, float], after: dict[int, float], pids: set[int] | None = None) -> float:
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items() if pids is None or pid in pids)
+
+
+def gunicorn_pids(master: int) -> set[int]:
+    return {master, *_children(master)}
+
+
+def warm_up(port: int, workers: int, body: bytes) -> None:
+    """Requests that every worker serves once before the measurement (URL conf, DRF, the verifier's imports
+    and caches, the database connection): what a long-running server has already done. A refused vote (a
+    signature by someone else) goes through the whole verification path and stores nothing."""
+    run_clients(port, "/api/votes/", [body] * (workers * 6), workers * 2)
+    run_clients(port, "/api/votes/batch", [json.dumps({"votes": [json.loads(body)] * 2}).encode()] * (workers * 4),
+                workers * 2)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -367,23 +393,34 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
     parser.add_argument("--tally-votes", type=int, default=1_000_000)
     parser.add_argument("--skip", action="append", default=[], choices=["verify", "http", "batch", "tally"])
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON (bench/report.py's format)")
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     workdir = Path(tempfile.mkdtemp(prefix="govapp-votes-bench-"))
     deployment = write_deployment(workdir)
     os.environ.update(django_env(url, deployment))
     report: list[str] = []
+    results: list[dict] = []
+    machine = machine_info(url)
 
     log(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; PostgreSQL "
         f"{url.rsplit('@', 1)[-1]}")
     if "verify" not in args.skip:
         figures = bench_verification(args.verify)
         ratio = figures["portal"] / figures["baseline"]
-        report.append(f"verification, one process, per CPU-second: portal path {figures['portal']:,.0f} votes/s "
-                      f"({figures['count']:,} votes); eth-account baseline {figures['baseline']:,.0f} votes/s "
-                      f"({figures['baseline_count']:,}); {ratio:.1f}x (wall clock: {figures['portal_wall']:,.0f} "
-                      f"vs {figures['baseline_wall']:,.0f} votes/s)")
+        report.append(f"verification, one process, per CPU-second (best of 3): portal path {figures['portal']:,.0f} "
+                      f"votes/s ({figures['count']:,} votes) = {1e6 / figures['portal']:.1f} us CPU per vote; "
+                      f"eth-account baseline {figures['baseline']:,.0f} votes/s ({figures['baseline_count']:,}); "
+                      f"{ratio:.1f}x (wall clock: {figures['portal_wall']:,.0f} vs {figures['baseline_wall']:,.0f} "
+                      f"votes/s; load average {os.getloadavg()[0]:.1f})")
         log(report[-1])
+        results.append(result("verification, one process, per CPU-second", f"{figures['portal']:,.0f} vs "
+                              f"{figures['baseline']:,.0f} votes/s = {ratio:.1f}x", round(ratio, 2), "x", "≥ 5×",
+                              ratio >= 5))
+        results.append(result("verification, one process, wall clock",
+                              f"{figures['portal_wall']:,.0f} vs {figures['baseline_wall']:,.0f} votes/s = "
+                              f"{figures['portal_wall'] / figures['baseline_wall']:.1f}x",
+                              round(figures["portal_wall"] / figures["baseline_wall"], 2), "x"))
     else:
         import django
 
@@ -418,44 +455,68 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
                        for i, (k, a) in enumerate(keys)]
         batches = [json.dumps({"votes": batch_votes[i:i + args.batch_size]}).encode()
                    for i in range(0, len(batch_votes), args.batch_size)]
+        refused = json.loads(singles[0])  # signed by another key: refused (signer_mismatch), stores nothing
+        refused["signature"] = vote_body(keys[1][0], checksum(addresses[0]), numbers[0], 0, now, domain,
+                                         separator)["signature"]
         log(f"pre-signed {len(singles) + len(batch_votes):,} votes in {time.perf_counter() - started:.1f}s")
         connection.close()
 
         port = free_port()
         server = start_gunicorn(django_env(url, deployment, production=True), args.workers, port)
         try:
-            if "http" not in args.skip:
+            warm_up(port, args.workers, json.dumps(refused).encode())
+            for step, path, bodies, clients, status in (
+                    ("http", "/api/votes/", singles, args.clients, 201),
+                    ("batch", "/api/votes/batch", batches, args.batch_clients, 200)):
+                if step in args.skip:
+                    continue
+                load_before = os.getloadavg()[0]
                 before = server_cpu(server.pid, url)
-                r = run_clients(port, "/api/votes/", singles, args.clients)
-                cpu = cpu_used(before, server_cpu(server.pid, url)) or float("nan")
-                accepted = r["statuses"].get(201, 0)
-                report.append(f"HTTP single votes: {accepted:,} accepted of {r['requests']:,} in {r['seconds']:.1f}s = "
-                              f"{accepted / r['seconds']:,.0f} votes/s; latency p50 {r['p50']:.1f} ms, "
-                              f"p99 {r['p99']:.1f} ms ({args.workers} gunicorn workers, {args.clients} clients); "
-                              f"server CPU (gunicorn + PostgreSQL backends) {cpu / max(accepted, 1) * 1000:.2f} ms "
-                              f"per vote = {max(accepted, 1) / cpu:,.0f} votes per CPU-second")
-                log(report[-1] + (f"; statuses {r['statuses']} {r['sample_error']}" if accepted != r["requests"]
-                                  else ""))
-            if "batch" not in args.skip:
-                before = server_cpu(server.pid, url)
-                r = run_clients(port, "/api/votes/batch", batches, args.batch_clients)
-                cpu = cpu_used(before, server_cpu(server.pid, url)) or float("nan")
-                ok = r["statuses"].get(200, 0)
+                r = run_clients(port, path, bodies, clients)
+                after = server_cpu(server.pid, url)
+                cpu = cpu_used(before, after) or float("nan")
+                web = cpu_used(before, after, gunicorn_pids(server.pid))
+                ok = r["statuses"].get(status, 0)
+                accepted = ok if step == "http" else (len(batch_votes) if ok == r["requests"] else 0)
+                rate = accepted / r["seconds"]
+                per_vote = cpu / max(accepted, 1) * 1000
+                load = f"load average {load_before:.1f} → {os.getloadavg()[0]:.1f}"
                 problem = "" if ok == r["requests"] else f"; statuses {r['statuses']} {r['sample_error']}"
-                report.append(f"HTTP batch: {len(batch_votes):,} votes in {r['requests']:,} requests of "
-                              f"{args.batch_size} in {r['seconds']:.1f}s = {len(batch_votes) / r['seconds']:,.0f} "
-                              f"votes/s (request p50 {r['p50']:.0f} ms, p99 {r['p99']:.0f} ms; {args.batch_clients} "
-                              f"clients); server CPU {cpu / len(batch_votes) * 1000:.2f} ms per vote = "
-                              f"{len(batch_votes) / cpu:,.0f} votes per CPU-second{problem}")
+                if step == "http":
+                    report.append(f"HTTP single votes: {accepted:,} accepted of {r['requests']:,} in "
+                                  f"{r['seconds']:.1f}s = {rate:,.0f} votes/s; latency p50 {r['p50']:.1f} ms, "
+                                  f"p99 {r['p99']:.1f} ms "
+                                  f"({args.workers} gunicorn workers, {args.clients} clients); server CPU "
+                                  f"{per_vote:.2f} ms per vote (gunicorn {web / max(accepted, 1) * 1000:.2f}, "
+                                  f"PostgreSQL {(cpu - web) / max(accepted, 1) * 1000:.2f}) = "
+                                  f"{max(accepted, 1) / cpu:,.0f} votes per CPU-second; {load}{problem}")
+                    results.append(result("HTTP, one vote per request", f"{rate:,.0f} votes/s, p50 {r['p50']:.1f} ms, "
+                                          f"p99 {r['p99']:.1f} ms; server CPU {per_vote:.2f} ms/vote ({load})",
+                                          round(rate), "votes/s", "≥ 1,000/s, p99 < 100 ms",
+                                          rate >= 1000 and r["p99"] < 100))
+                else:
+                    report.append(f"HTTP batch: {len(batch_votes):,} votes in {r['requests']:,} requests of "
+                                  f"{args.batch_size} in {r['seconds']:.1f}s = {rate:,.0f} votes/s (request p50 "
+                                  f"{r['p50']:.0f} ms, p99 {r['p99']:.0f} ms; {args.batch_clients} clients); server "
+                                  f"CPU {per_vote:.3f} ms per vote (gunicorn {web / max(accepted, 1) * 1000:.3f}, "
+                                  f"PostgreSQL {(cpu - web) / max(accepted, 1) * 1000:.3f}) = "
+                                  f"{max(accepted, 1) / cpu:,.0f} votes per CPU-second; {load}{problem}")
+                    results.append(result(f"HTTP, batches of {args.batch_size}", f"{rate:,.0f} votes/s; server CPU "
+                                          f"{per_vote:.3f} ms/vote ({load})", round(rate), "votes/s", "≥ 4,000/s",
+                                          rate >= 4000))
                 log(report[-1])
         finally:
             stop(server)
 
+        agree = True
         for number in numbers[:2]:
             proposal = Proposal.objects.get(number=number)
             live, recomputed = live_totals(Tally.objects.get(pk=proposal.pk)), recompute_totals(proposal)
+            agree = agree and live == recomputed
             state = "agree" if live == recomputed else f"DIFFER: live {live}, recomputed {recomputed}"
             log(f"proposal {number}: {recomputed['voters']:,} voters; live and recomputed tallies {state}")
+        results.append(result("live vs recomputed tallies", "agree" if agree else "DIFFER", int(agree), "bool",
+                              "agree", agree))
 
         if "tally" not in args.skip:
             proposal = Proposal.objects.get(number=numbers[2])
@@ -471,6 +532,10 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
             report.append(f"final tally of {args.tally_votes:,} stored votes (one SQL aggregate): best "
                           f"{min(timings):.2f}s, median {statistics.median(timings):.2f}s")
             log(report[-1])
+            results.append(result(f"final tally of {args.tally_votes:,} votes", f"best {min(timings):.2f} s, "
+                                  f"median {statistics.median(timings):.2f} s", round(min(timings), 3), "s",
+                                  "< 2 s" if args.tally_votes >= 1_000_000 else None,
+                                  min(timings) < 2 if args.tally_votes >= 1_000_000 else None))
         connection.close()
     finally:
         if not args.keep:
@@ -478,6 +543,30 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
     print(f"\n== summary (load average at the end {os.getloadavg()[0]:.1f})")
     for line in report:
         print(" * " + line)
+    if args.json:
+        write_json(args.json, "votes", results, machine)
+
+
+def machine_info(url: str) -> dict:
+    return {"cores": os.cpu_count(), "load_before": [round(x, 2) for x in os.getloadavg()],
+            "python": sys.version.split()[0], "database": url.rsplit("@", 1)[-1]}
+
+
+def result(measure: str, figure: str, value: float, unit: str, goal: str | None = None,
+           met: bool | None = None) -> dict:
+    return {"measure": measure, "figure": figure, "value": value, "unit": unit, "goal": goal, "met": met}
+
+
+def write_json(path: str, name: str, results: list[dict], machine: dict) -> None:
+    """{"name", "command", "machine", "results": [{"measure", "figure", "value", "unit", "goal", "met"}]}."""
+    import shlex
+
+    machine = {**machine, "load_after": [round(x, 2) for x in os.getloadavg()],
+               "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    command = " ".join([".venv/bin/python", "bench/votes/run.py", *(shlex.quote(a) for a in sys.argv[1:])])
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps({"name": name, "command": command, "machine": machine, "results": results},
+                                     indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
