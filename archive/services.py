@@ -119,6 +119,33 @@ def record_many(items: list[dict[str, Any]], *, using: str = "default", signatur
     return _append(prepared, using, savepoint=savepoint)
 
 
+def append_call(item: dict[str, Any], *, signatures_verified: bool = False) -> tuple[str, list[Any]]:
+    """PostgreSQL: `SELECT * FROM archive_append(...)` and its parameters for one entry — validated and made
+    canonical exactly as record() does — for a caller that appends inside a statement of its own (e.g. a
+    data-modifying CTE inserting the row that refers to the entry, so the append lock is held for one round
+    trip less). The statement yields (out_sequence, out_created_at, out_prev_hash, out_hash); map its errors
+    with append_error(). A final tally cannot be appended this way (record_final_tally checks the votes)."""
+    prepared = _prepare(item["kind"], item["payload"], item.get("proposal_ref"), item.get("address"),
+                        item.get("signed"), check_signature=not signatures_verified)
+    kind, payload_text, ref, actor, signed_text = prepared
+    if kind == kinds.TALLY_FINAL:
+        raise ArchiveError("A final tally is recorded with record_final_tally().", code="archive_invalid_payload")
+    enc = _encode_string
+    return _APPEND_SQL, [
+        APPEND_LOCK_KEY, kind, ref, actor, payload_text, None if signed_text == "null" else signed_text,
+        f'{{"address":{enc(actor)},"kind":{enc(kind)},"payload":{payload_text},"prev_hash":"',
+        f'","proposal_ref":{enc(ref)},"sequence":', f',"signed":{signed_text},"time":"', kind in kinds.VOTE_KINDS]
+
+
+def append_error(exc: Exception, item: dict[str, Any]) -> ArchiveError | None:
+    """The ArchiveError that a failed append_call statement means (None: not the archive's refusal)."""
+    if "archive_tally_closed" in str(exc):
+        ref = item.get("proposal_ref") or item["payload"].get("proposal")
+        return ArchiveError(f"Proposal {ref} already has its final tally: no {item['kind']} after it.",
+                            code="archive_tally_closed", status=409)
+    return None
+
+
 def _prepare(kind: str, payload: Any, proposal_ref: str | int | None, address: str | None,
              signed: dict[str, Any] | None, *, check_signature: bool = True,
              keep: list[tuple[dict[str, Any], Any]] | None = None) -> tuple[str, str, str, str, str]:

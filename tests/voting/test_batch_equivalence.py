@@ -129,3 +129,25 @@ def test_a_batch_with_a_closed_proposal_refuses_only_its_votes(world):
     assert Vote.objects.filter(proposal=closed).count() == 0 and Vote.objects.filter(proposal=open_).count() == 4
     assert services.live_totals(Tally.objects.get(pk=open_.pk)) == services.recompute_totals(open_)
     assert verify_bytes(export_bytes()).entries == ArchiveEntry.objects.count()
+
+
+def test_a_single_vote_on_a_proposal_with_an_archived_final_tally_is_refused_and_stores_nothing(world):
+    """The one-statement single path (append + vote row + Tally): the archive's refusal comes back as its code."""
+    from archive.services import record_final_tally
+
+    from .conftest import nothing_stored
+
+    closed, open_ = world.proposals
+    record_final_tally(closed.ref)
+    typed, signature = world.vote(3, closed)
+    with nothing_stored(), pytest.raises(DomainError) as info:
+        services.cast_vote(typed, signature)
+    assert info.value.code == "archive_tally_closed"
+    receipt = services.cast_vote(*world.vote(3, open_))  # the other proposal is not affected
+    entry = ArchiveEntry.objects.get(sequence=receipt.vote.archive_sequence)
+    assert entry.payload["vote_id"] == receipt.vote.id == Vote.objects.get(proposal=open_).id
+    Tally.objects.filter(pk=open_.pk).update(closed_at=receipt.vote.created_at)  # closed behind the checks' back
+    with nothing_stored(), pytest.raises(DomainError) as info:
+        services.cast_vote(*world.vote(4, open_))
+    assert info.value.code == "voting_ended"
+    assert verify_bytes(export_bytes()).entries == ArchiveEntry.objects.count()
