@@ -320,9 +320,12 @@ _HEAD_SQL = (
     "SELECT (SELECT ARRAY[a.sequence::text, a.hash, to_char(a.created_at AT TIME ZONE 'UTC', "
     "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')] FROM archive_archiveentry a ORDER BY a.sequence DESC LIMIT 1), "
     "(SELECT a.created_at FROM archive_archiveentry a ORDER BY a.sequence DESC LIMIT 1), clock_timestamp(), "
-    "ARRAY(SELECT DISTINCT a.proposal_ref FROM archive_archiveentry a "
-    "WHERE a.kind = 'tally.final' AND a.proposal_ref = ANY(%b::text[]))"
+    "ARRAY(SELECT DISTINCT f.proposal_ref FROM final_tallies f WHERE f.proposal_ref = ANY(%b::text[]))"
 )
+# the final tallies are few (one per closed proposal): read them by the kind index, never by the proposals'
+# index (all their votes)
+_HEAD_SQL = ("WITH final_tallies AS MATERIALIZED (SELECT a.proposal_ref FROM archive_archiveentry a "  # noqa: S608
+             "WHERE a.kind = 'tally.final') " + _HEAD_SQL)
 _INSERT_MANY_SQL = (
     "INSERT INTO archive_archiveentry (sequence, kind, created_at, proposal_ref, address, payload, signed, prev_hash, "
     "hash) SELECT t.s, t.k, %s, t.r, t.a, t.p::jsonb, t.g::jsonb, t.ph, t.h FROM unnest(%b::bigint[], %b::text[], "

@@ -488,12 +488,18 @@ _STATE_SQL = """
            v.override_balance, v.delegate, v.contract_wallet,
            CASE WHEN v.voter = ANY(%(full)b::text[]) THEN v.typed_data END,
            CASE WHEN v.voter = ANY(%(full)b::text[]) THEN v.signature END, NULL
-      FROM voting_vote v WHERE v.proposal_id = %(proposal)s AND v.is_current AND v.voter = ANY(%(addresses)b::text[])
+      FROM unnest(%(addresses)b::text[]) AS a(address)
+      JOIN LATERAL (SELECT * FROM voting_vote c WHERE c.proposal_id = %(proposal)s AND c.is_current
+                       AND c.voter = a.address LIMIT 1) v ON true
     UNION ALL
-    SELECT o.delegate, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, SUM(o.override_balance)
-      FROM voting_vote o WHERE o.proposal_id = %(proposal)s AND o.is_current AND o.override_balance > 0
-       AND o.delegate = ANY(%(voters)b::text[]) GROUP BY o.delegate
+    SELECT a.address, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, o.summed
+      FROM unnest(%(voters)b::text[]) AS a(address)
+      JOIN LATERAL (SELECT SUM(c.override_balance) AS summed FROM voting_vote c WHERE c.proposal_id = %(proposal)s
+                       AND c.is_current AND c.override_balance > 0 AND c.delegate = a.address) o ON o.summed IS NOT NULL
 """
+# One index seek per address (LATERAL; LIMIT 1 keeps the planner from flattening it into a join over all the
+# proposal's votes — at most one current vote per voter by the unique index anyway): on the unique (proposal,
+# voter) WHERE is_current index and the partial overrides index, whatever the plan cache decides for the arrays.
 
 
 class _State:
