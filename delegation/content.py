@@ -10,7 +10,6 @@ Every rule raises a DomainError with its own code (400), so the API and the form
 from __future__ import annotations
 
 import json
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +19,7 @@ import nh3
 
 from delegation import constants as C
 from govapp.errors import DomainError
+from govapp.text import deceptive_char
 
 
 class StatementError(DomainError):
@@ -63,7 +63,7 @@ def decode_list(text: Any, field: str) -> list[str]:
 
 
 def _has_control_chars(text: str) -> bool:
-    return any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in text)
+    return deceptive_char(text, allow="\n\r\t") is not None
 
 
 def clean_display_name(value: Any) -> str:

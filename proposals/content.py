@@ -22,6 +22,7 @@ from eth_utils import keccak
 
 from archive.verify import canonical_json
 from govapp.errors import DomainError
+from govapp.text import deceptive_char
 
 DISCUSSION_URL_MAX_CHARS = 500
 
@@ -50,6 +51,10 @@ def clean_title(title: Any) -> str:
     if not isinstance(title, str) or not title.strip():
         raise ContentError("A title is required.", code="title_required", details={"field": "title"})
     title = " ".join(title.split())
+    bad = deceptive_char(title)
+    if bad is not None:
+        raise ContentError(f"The title holds the invisible control character U+{ord(bad):04X}; remove it.",
+                           code="invalid_title", details={"field": "title"})
     limit = settings.GOVERNANCE["TITLE_MAX_CHARS"]
     if len(title) > limit:
         raise ContentError(f"The title has {len(title)} characters; at most {limit} are allowed.",

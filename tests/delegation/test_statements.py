@@ -133,6 +133,8 @@ def assert_refused(response, code, status=400):
     ({"links": [f"https://example.com/{i}" for i in range(C.LINKS_MAX + 1)]}, "too_many_links"),
     ({"display_name": ""}, "display_name_required"),
     ({"display_name": "n" * (C.DISPLAY_NAME_MAX_CHARS + 1)}, "display_name_too_long"),
+    ({"display_name": "Ada \u202egnp.exe"}, "invalid_display_name"),  # bidi override: looks like "exe.png"
+    ({"display_name": "Ada\u2066 Foundation"}, "invalid_display_name"),
     ({"statement": "  "}, "statement_required"),
 ])
 def test_template_refuses_bad_content(api, onchain, overrides, code):

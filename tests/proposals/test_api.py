@@ -69,6 +69,8 @@ def test_create_then_read_through_the_api(chain_settings):
 @pytest.mark.parametrize(("change", "code"), [
     ({"title": "x" * 201}, "title_too_long"),
     ({"title": "  "}, "title_required"),
+    ({"title": "Raise the fee \u202e%05 yb"}, "invalid_title"),  # bidi override reorders what readers see
+    ({"title": "Bell\x07 title"}, "invalid_title"),
     ({"body": "y" * 10_001}, "body_too_long"),
     ({"discussion_url": "javascript:alert(1)"}, "invalid_discussion_url"),
     ({"kind": "os_upgrade", "payload": {**OS_PAYLOAD, "program_hash": "0xnothex"}}, "invalid_program_hash"),
