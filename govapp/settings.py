@@ -168,6 +168,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "govapp.pagination.LimitOffsetPagination",  # bounded limit and offset
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "govapp.api.exception_handler",
+    # The browsable API (HTML forms with inline styles that the CSP refuses) is a development aid only.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if env.bool("API_BROWSABLE", default=DEBUG) else []),
     # Rate limits on the API's writes (settings below); a view's own throttle_classes would replace it.
     "DEFAULT_THROTTLE_CLASSES": ["govapp.ratelimit.WriteRateThrottle"],
 }

@@ -188,6 +188,23 @@ def test_production_settings_turn_on_secure_cookies_and_hsts(tmp_path):
     assert result.stdout.split()[0] == "False" and result.stdout.split()[4] == "0"
 
 
+def test_production_serves_the_api_as_json_only(tmp_path):
+    """With DEBUG off the browsable API (inline styles the CSP refuses) is gone; API_BROWSABLE brings it back."""
+    names = ("DEPLOYER", "EXECUTOR", "RELAYER", "COUNCIL_RELAY")
+    keys = {"SECRET_KEY": "k" * 50, **{f"{name}_PRIVATE_KEY": "0x" + str(i + 1) * 64 for i, name in enumerate(names)}}
+    env = {k: v for k, v in os.environ.items() if k not in keys and k != "API_BROWSABLE"}
+    env.update({"GOVAPP_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "govapp.settings", "DEBUG": "false", **keys})
+    code = ("import django; django.setup(); from rest_framework.settings import api_settings as s; "
+            "print(*[c.__name__ for c in s.DEFAULT_RENDERER_CLASSES])")
+    run = lambda: subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,  # noqa: E731
+                                 text=True, timeout=60)
+    result = run()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["JSONRenderer"]
+    env["API_BROWSABLE"] = "true"
+    assert run().stdout.split() == ["JSONRenderer", "BrowsableAPIRenderer"]
+
+
 # --- Chromium: the pages work under the policy ---------------------------------------------------------------
 
 @pytest.mark.django_db(transaction=True)
