@@ -13,6 +13,9 @@ environment variables of the same names are read when settings.py does not defin
   EXECUTION_BACKOFF_SECONDS     first retry delay; doubles per failure (default 5).
   EXECUTION_BACKOFF_MAX_SECONDS cap of the retry delay (default 300).
   EXECUTION_POLL_SECONDS        how soon a transaction in flight is looked at again (default 3).
+  EXECUTION_RECEIPT_WAIT_SECONDS how long a worker waits in place for the receipt of a transaction it finds in
+                                the node's pool before handing back to Celery (default 2): a chain that mines
+                                at once (anvil, fast L2s) goes on without a poll round.
   EXECUTION_MAX_COUNTDOWN       longest Celery countdown the engine ever asks for (default 600 s; must stay
                                 below the Redis visibility timeout, see execution.checks).
 """
@@ -34,6 +37,7 @@ _DEFAULTS: dict[str, Any] = {
     "EXECUTION_BACKOFF_SECONDS": 5.0,
     "EXECUTION_BACKOFF_MAX_SECONDS": 300.0,
     "EXECUTION_POLL_SECONDS": 3.0,
+    "EXECUTION_RECEIPT_WAIT_SECONDS": 2.0,
     "EXECUTION_MAX_COUNTDOWN": 600,
 }
 
@@ -60,6 +64,10 @@ def backoff_seconds(failures: int) -> float:
 
 def poll_seconds() -> float:
     return float(_setting("EXECUTION_POLL_SECONDS"))
+
+
+def receipt_wait_seconds() -> float:
+    return float(_setting("EXECUTION_RECEIPT_WAIT_SECONDS"))
 
 
 def max_countdown() -> int:

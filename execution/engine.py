@@ -35,7 +35,7 @@ from django.utils import timezone
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
-from web3.exceptions import Web3RPCError
+from web3.exceptions import TimeExhausted, Web3RPCError
 from web3.logs import DISCARD
 
 from archive import kinds
@@ -440,6 +440,9 @@ def _broadcast_first(execution: Execution, tx: ChainTransaction, chain: _Chain) 
 def _follow(execution: Execution, tx: ChainTransaction, chain: _Chain) -> None:
     observation = sender.observe(chain.w3, tx, required_confirmations=conf.confirmations(),
                                  abi=chain.executor.abi)
+    if observation.kind == "pending" and _await_receipt(chain.w3, tx.tx_hash, conf.receipt_wait_seconds()):
+        observation = sender.observe(chain.w3, tx, required_confirmations=conf.confirmations(),
+                                     abi=chain.executor.abi)
     kind = observation.kind
     if kind == "confirmed":
         return _on_confirmed(execution, tx, observation.receipt, chain)
@@ -459,6 +462,18 @@ def _follow(execution: Execution, tx: ChainTransaction, chain: _Chain) -> None:
             return _write_off(execution, tx, TxState.DROPPED, "dropped",
                               f"the node refuses to take the transaction back: {tx.error}")
         raise TransientError(f"re-broadcasting dropped {tx.tx_hash}: {result.message}", code="dropped")
+
+
+def _await_receipt(w3: Web3, tx_hash: str, seconds: float) -> bool:
+    """Wait up to `seconds` for a pooled transaction to be mined (an instant-mining node answers the
+    broadcast a moment before its block exists); False when it is still pending."""
+    if seconds <= 0:
+        return False
+    try:
+        w3.eth.wait_for_transaction_receipt(tx_hash, timeout=seconds, poll_latency=0.05)
+    except TimeExhausted:
+        return False
+    return True
 
 
 def _write_off(execution: Execution, tx: ChainTransaction, state: str, code: str, note: str) -> None:

@@ -167,3 +167,25 @@ def test_a_reverting_action_fails_with_the_decoded_error(chain_settings, council
     assert ArchiveEntry.objects.get(kind=kinds.EXECUTION_FAILED, proposal_ref=proposal.ref).payload["code"] \
         == "ActionFailed"
     assert run_until(execution, {E.FAILED}).state == E.FAILED
+
+
+@pytest.mark.parametrize(("wait_seconds", "expected"), [(5.0, E.QUEUED), (0.0, E.SCHEDULING)])
+def test_a_transaction_mined_moments_after_its_broadcast_is_followed_in_the_same_run(
+        chain_settings, council, settings, wait_seconds, expected):
+    """An instant-mining node answers the broadcast a moment before the block exists: the worker waits up to
+    EXECUTION_RECEIPT_WAIT_SECONDS for it instead of a whole poll round (0: hand back to Celery at once)."""
+    import threading
+
+    chain = chain_settings
+    settings.EXECUTION_RECEIPT_WAIT_SECONDS = wait_seconds
+    execution = engine.create_execution(passed_proposal(ProposalKind.OS_UPGRADE))
+    chain.rpc("evm_setAutomine", False)
+    miner = threading.Timer(0.5, lambda: chain.rpc("evm_mine"))
+    try:
+        miner.start()
+        execution = engine.advance(execution.pk)
+    finally:
+        miner.join()
+        chain.rpc("evm_setAutomine", True)
+    assert execution.state == expected
+    assert engine.advance(execution.pk).state == E.QUEUED  # mined by now either way
