@@ -138,14 +138,7 @@ def test_read_results_skips_missing_and_broken_files(tmp_path):
     assert report.read_results(["load", "archive", "votes"], tmp_path) == {"load": LOAD}
 
 
-#: Scripts whose --json option is being added by their owner (issue #9): expected to fail until then; remove a
-#: name once its script has the option (an XPASS in the summary says so).
-PENDING_JSON = {"votes", "indexer"}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(reason=f"bench/{n}/run.py --json not there yet", strict=False))
-    if n in PENDING_JSON else n for n in report.bench_names()])
+@pytest.mark.parametrize("name", report.bench_names())
 def test_every_bench_script_accepts_json(name):
     out = subprocess.run([sys.executable, str(REPO / "bench" / name / "run.py"), "--help"], cwd=REPO,
                          capture_output=True, text=True, timeout=120)
