@@ -119,31 +119,28 @@ def record_many(items: list[dict[str, Any]], *, using: str = "default", signatur
     return _append(prepared, using, savepoint=savepoint)
 
 
-def append_call(item: dict[str, Any], *, signatures_verified: bool = False) -> tuple[str, list[Any]]:
-    """PostgreSQL: `SELECT * FROM archive_append(...)` and its parameters for one entry — validated and made
-    canonical exactly as record() does — for a caller that appends inside a statement of its own (e.g. a
-    data-modifying CTE inserting the row that refers to the entry, so the append lock is held for one round
-    trip less). The statement yields (out_sequence, out_created_at, out_prev_hash, out_hash); map its errors
-    with append_error(). A final tally cannot be appended this way (record_final_tally checks the votes)."""
+def locked_insert(item: dict[str, Any], *, signatures_verified: bool = False, using: str = "default"
+                  ) -> tuple[str, list[Any], int]:
+    """PostgreSQL, inside a transaction: validate one entry exactly as record() does, take the append lock,
+    read the head (refusing a vote on a proposal whose final tally is archived: ArchiveError
+    archive_tally_closed, nothing written, the transaction still usable) and return (INSERT statement,
+    its parameters, the entry's sequence) — the entry hashed by record()'s rule — for the caller to run in a
+    statement of its own (e.g. a data-modifying CTE that also inserts the row referring to the entry) in the
+    same transaction, which holds the append lock to its end. Three statements (lock, head, the caller's)
+    and no archive_append() (whose closed-tally check reads every entry of the proposal)."""
+    import psycopg
+
     prepared = _prepare(item["kind"], item["payload"], item.get("proposal_ref"), item.get("address"),
                         item.get("signed"), check_signature=not signatures_verified)
-    kind, payload_text, ref, actor, signed_text = prepared
-    if kind == kinds.TALLY_FINAL:
+    if prepared[0] == kinds.TALLY_FINAL:
         raise ArchiveError("A final tally is recorded with record_final_tally().", code="archive_invalid_payload")
-    enc = _encode_string
-    return _APPEND_SQL, [
-        APPEND_LOCK_KEY, kind, ref, actor, payload_text, None if signed_text == "null" else signed_text,
-        f'{{"address":{enc(actor)},"kind":{enc(kind)},"payload":{payload_text},"prev_hash":"',
-        f'","proposal_ref":{enc(ref)},"sequence":', f',"signed":{signed_text},"time":"', kind in kinds.VOTE_KINDS]
-
-
-def append_error(exc: Exception, item: dict[str, Any]) -> ArchiveError | None:
-    """The ArchiveError that a failed append_call statement means (None: not the archive's refusal)."""
-    if "archive_tally_closed" in str(exc):
-        ref = item.get("proposal_ref") or item["payload"].get("proposal")
-        return ArchiveError(f"Proposal {ref} already has its final tally: no {item['kind']} after it.",
-                            code="archive_tally_closed", status=409)
-    return None
+    connection = connections[using]
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        sequence, prev_hash, moment = _lock_and_head(cursor, [prepared[2]] if prepared[0] in kinds.VOTE_KINDS else [])
+    columns, _ = _chain([prepared], sequence, prev_hash, format_time(moment))
+    number, kind, ref, actor, payload_text, signed_text, prev, entry_hash = (column[0] for column in columns)
+    return _INSERT_ONE_SQL, [number, kind, moment, ref, actor, payload_text, signed_text, prev, entry_hash], number
 
 
 def _prepare(kind: str, payload: Any, proposal_ref: str | int | None, address: str | None,
@@ -333,6 +330,47 @@ _INSERT_MANY_SQL = (
 )
 
 
+_INSERT_ONE_SQL = (
+    "INSERT INTO archive_archiveentry (sequence, kind, created_at, proposal_ref, address, payload, signed, prev_hash, "
+    "hash) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s) RETURNING sequence"
+)
+
+
+def _lock_and_head(cursor: Any, vote_refs: list[str]) -> tuple[int, str, dt.datetime]:
+    """Take the append lock, then (a new statement, so its snapshot sees every append committed before the
+    lock was ours) read the head: (sequence, hash, the time of the next entries: the database clock, never
+    before the head's). A vote on a proposal with an archived final tally: ArchiveError, nothing written."""
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY], prepare=_PREPARE)
+    cursor.execute(_HEAD_SQL, [vote_refs], prepare=_PREPARE)
+    head, head_time, clock, closed = cursor.fetchone()
+    if closed:
+        raise ArchiveError(f"Proposal {', '.join(closed)} already has its final tally: no vote after it.",
+                           code="archive_tally_closed", status=409, details={"closed": sorted(closed)})
+    sequence, prev_hash = (int(head[0]), head[1]) if head else (0, GENESIS_HASH)
+    return sequence, prev_hash, clock if head_time is None or clock >= head_time else head_time
+
+
+def _chain(prepared: list[tuple[str, str, str, str, str]], sequence: int, prev_hash: str, time_text: str
+           ) -> tuple[list[list[Any]], list[tuple[int, str, str]]]:
+    """The rows' columns (sequence, kind, ref, actor, payload, signed, prev_hash, hash) after the head, each
+    entry hashed by record()'s rule (archive_append(): the canonical body around prev_hash/sequence/time)."""
+    enc = _encode_string
+    columns: list[list[Any]] = [[], [], [], [], [], [], [], []]
+    hashes = []
+    for kind, payload_text, ref, actor, signed_text in prepared:
+        sequence += 1
+        body = (f'{{"address":{enc(actor)},"kind":{enc(kind)},"payload":{payload_text},"prev_hash":"{prev_hash}",'
+                f'"proposal_ref":{enc(ref)},"sequence":{sequence},"signed":{signed_text},"time":"{time_text}"}}')
+        entry_hash = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        for column, value in zip(columns, (sequence, kind, ref, actor, payload_text,
+                                           None if signed_text == "null" else signed_text, prev_hash, entry_hash),
+                                 strict=True):
+            column.append(value)
+        hashes.append((sequence, prev_hash, entry_hash))
+        prev_hash = entry_hash
+    return columns, hashes
+
+
 def _append_many_postgresql(prepared: list[tuple[str, str, str, str, str]], kept: list[tuple[dict[str, Any], Any]],
                             using: str) -> list[ArchiveEntry]:
     """The batch append: lock, one head read, the chain computed here, one INSERT (see record_many). The
@@ -346,30 +384,8 @@ def _append_many_postgresql(prepared: list[tuple[str, str, str, str, str]], kept
     vote_refs = sorted({ref for kind, _, ref, _, _ in prepared if kind in kinds.VOTE_KINDS})
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:  # server-side binding: arrays travel as values
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY], prepare=_PREPARE)
-        # a new statement after the lock: its snapshot sees every append committed before the lock was ours
-        cursor.execute(_HEAD_SQL, [vote_refs], prepare=_PREPARE)
-        head, head_time, clock, closed = cursor.fetchone()
-        if closed:
-            raise ArchiveError(f"Proposal {', '.join(closed)} already has its final tally: no vote after it.",
-                               code="archive_tally_closed", status=409, details={"closed": sorted(closed)})
-        sequence, prev_hash = (int(head[0]), head[1]) if head else (0, GENESIS_HASH)
-        moment = clock if head_time is None or clock >= head_time else head_time  # never backwards
-        time_text = format_time(moment)
-        enc = _encode_string
-        columns: list[list[Any]] = [[], [], [], [], [], [], [], []]
-        hashes = []
-        for kind, payload_text, ref, actor, signed_text in prepared:
-            sequence += 1
-            body = (f'{{"address":{enc(actor)},"kind":{enc(kind)},"payload":{payload_text},"prev_hash":"{prev_hash}",'
-                    f'"proposal_ref":{enc(ref)},"sequence":{sequence},"signed":{signed_text},"time":"{time_text}"}}')
-            entry_hash = hashlib.sha256(body.encode("utf-8")).hexdigest()
-            for column, value in zip(columns, (sequence, kind, ref, actor, payload_text,
-                                               None if signed_text == "null" else signed_text, prev_hash, entry_hash),
-                                     strict=True):
-                column.append(value)
-            hashes.append((sequence, prev_hash, entry_hash))
-            prev_hash = entry_hash
+        sequence, prev_hash, moment = _lock_and_head(cursor, vote_refs)
+        columns, hashes = _chain(prepared, sequence, prev_hash, format_time(moment))
         cursor.execute(_INSERT_MANY_SQL, [moment, *columns], prepare=_PREPARE)
     entries = []
     for (kind, _, ref, actor, _), (payload, signed), (number, prev, entry_hash) in zip(prepared, kept, hashes,

@@ -709,30 +709,31 @@ def _write_votes(writes: _Writes) -> None:
 
 _ONE_SQL = (
     "WITH e AS ({append}), "
-    "v AS (INSERT INTO voting_vote ({columns}) SELECT {values}, e.out_sequence, %s FROM e RETURNING 1), "
+    "v AS (INSERT INTO voting_vote ({columns}) SELECT {values}, e.sequence, %s FROM e RETURNING 1), "
     "t AS (UPDATE voting_tally SET against_power = against_power + %s, for_power = for_power + %s, "
     "abstain_power = abstain_power + %s, voters = voters + %s, votes_received = votes_received + %s, "
     "overridden_power = overridden_power + %s, updated_at = %s FROM e WHERE proposal_id = %s AND closed_at IS NULL "
     "RETURNING 1) "
-    "SELECT e.out_sequence, (SELECT count(*) FROM v), (SELECT count(*) FROM t) FROM e"
+    "SELECT e.sequence, (SELECT count(*) FROM v), (SELECT count(*) FROM t) FROM e"
 )
 
 
 def _write_one(writes: _Writes) -> None:
-    """One new vote with its one archive entry (no re-vote, no override): the archive append, the vote row and
-    the Tally update in ONE statement. The vote row and the Tally row join the append's result, so they are
-    written after it: the locks are taken in the usual order (append lock, then the Tally row)."""
-    from archive.services import append_call, append_error
+    """One new vote with its one archive entry (no re-vote, no override): the append lock and the head read
+    (archive.services.locked_insert), then the archive row, the vote row and the Tally update in ONE
+    statement. The vote row and the Tally row join the entry's insert, so they are written after it: the
+    locks are taken in the usual order (voters, the append lock, then the Tally row)."""
+    from archive.services import locked_insert
 
     (item, vote), = writes.archive
-    append_sql, append_params = append_call(item, signatures_verified=True)
+    append_sql, append_params, sequence = locked_insert(item, signatures_verified=True)
     (proposal_id, delta), = writes.deltas.items()
     columns = [c for c in _VOTE_COLUMNS if c not in ("archive_sequence", "created_at")]
     casts = {"jsonb": "::jsonb", "numeric": "::numeric"}
     values = ", ".join(f"%s{casts.get(t, '')}" for c, t in zip(_VOTE_COLUMNS, _VOTE_TYPES, strict=True)
                        if c in columns)
-    sql = _ONE_SQL.format(append=append_sql.replace("SELECT *", "SELECT out_sequence", 1),
-                          columns=", ".join([*columns, "archive_sequence", "created_at"]), values=values)
+    sql = _ONE_SQL.format(append=append_sql, columns=", ".join([*columns, "archive_sequence", "created_at"]),
+                          values=values)
     row = [vote.id, vote.proposal_id, vote.voter, vote.support, vote.reason, vote.signed_timestamp,
            vote.snapshot_block, str(vote.votes_power), str(vote.override_balance), str(vote.power), vote.delegate,
            str(vote.overridden), str(vote.format), json.dumps(vote.typed_data), vote.signature, vote.contract_wallet,
@@ -745,14 +746,11 @@ def _write_one(writes: _Writes) -> None:
             cursor.execute(sql, params, prepare=PREPARE)
         except psycopg.errors.UniqueViolation as exc:
             raise ConflictError("This vote is already counted.", code="duplicate_vote") from exc
-        except psycopg.IntegrityError as exc:
-            refusal = append_error(exc, item)
-            if refusal is None:
-                raise
-            raise refusal from exc
-        sequence, inserted, updated = cursor.fetchone()
+        stored, inserted, updated = cursor.fetchone()
     if updated != 1:
         raise ConflictError("The vote has been closed.", code="voting_ended")
+    if stored != sequence or inserted != 1:  # cannot happen: the append lock is ours
+        raise RuntimeError(f"vote {vote.id}: entry {stored} stored, {sequence} expected, {inserted} rows")
     vote.archive_sequence = sequence
 
 
