@@ -26,6 +26,8 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from eth_utils import is_address, to_checksum_address
 
 from chain import eip712
@@ -51,14 +53,27 @@ def _domain_for(chain_id: int, deployment_file: str, _mtime: float) -> tuple[dic
     return domain, separator
 
 
+_config: tuple[int, str] | None = None  # (CHAIN_ID, CHAIN_DEPLOYMENT_FILE), forgotten when a test changes them
+
+
+@receiver(setting_changed)
+def _forget_config(setting: str, **kwargs: Any) -> None:
+    global _config
+    if setting in ("CHAIN_ID", "CHAIN_DEPLOYMENT_FILE"):
+        _config = None
+
+
 def portal_domain_cached() -> tuple[dict[str, Any], bytes]:
     """(the portal's EIP-712 domain, its domain separator), re-read when the deployment file changes."""
-    path = str(settings.CHAIN_DEPLOYMENT_FILE)
+    global _config
+    config = _config
+    if config is None:
+        config = _config = (int(settings.CHAIN_ID), str(settings.CHAIN_DEPLOYMENT_FILE))
     try:
-        mtime = os.stat(path).st_mtime
+        mtime = os.stat(config[1]).st_mtime
     except OSError:
         mtime = 0.0
-    return _domain_for(int(settings.CHAIN_ID), path, mtime)
+    return _domain_for(config[0], config[1], mtime)
 
 
 # --------------------------------------------------------------------------- fast path

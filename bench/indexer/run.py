@@ -45,6 +45,8 @@ sys.path.insert(0, str(REPO))
 from eth_abi import encode as abi_encode  # noqa: E402
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address  # noqa: E402
 
+from bench.common import machine_info, write_json  # noqa: E402
+from bench.common import result as result_row  # noqa: E402
 from bench.scratch_db import drop_database, recreate_database  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/govapp_bench_indexer"
@@ -264,25 +266,6 @@ def best_and_median(fn, repeat: int, cpu: Cpu | None = None) -> tuple[float, flo
     return min(times), statistics.median(times), value, spent
 
 
-# --------------------------------------------------------------------------- --json
-def json_row(measure: str, figure: str, value: float, unit: str, goal: str | None = None,
-           met: bool | None = None) -> dict:
-    return {"measure": measure, "figure": figure, "value": value, "unit": unit, "goal": goal, "met": met}
-
-
-def write_json(path: str, results: list[dict], load_before: tuple[float, ...]) -> None:
-    """{"name", "command", "machine", "results": [{"measure", "figure", "value", "unit", "goal", "met"}]}."""
-    import shlex
-
-    machine = {"cores": os.cpu_count(), "load_before": [round(x, 2) for x in load_before],
-               "load_after": [round(x, 2) for x in os.getloadavg()], "python": sys.version.split()[0],
-               "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    command = " ".join([".venv/bin/python", "bench/indexer/run.py", *(shlex.quote(a) for a in sys.argv[1:])])
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps({"name": "indexer", "command": command, "machine": machine, "results": results},
-                                     indent=2, ensure_ascii=False) + "\n")
-
-
 # --------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -313,6 +296,7 @@ def main() -> None:
     from chain.deploy import deploy_all, write_deployment_file
 
     load = os.getloadavg()
+    machine = machine_info(url)
     log(f"== chain indexer benchmark: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     node_process = AnvilProcess(gas_limit=2_000_000_000, extra_args=("--auto-impersonate",)).start()
     try:
@@ -393,20 +377,20 @@ def main() -> None:
             many_cpu_s, rpc_cpu_s = sum(many_cpu.values()), sum(rpc_cpu.values())
             wall_ratio = rpc_best / many_best
             per_cpu = result.events / sum(spent.values())
-            write_json(args.json, [
-                json_row("indexing end to end", f"{rate:,.0f} events/s ({result.events:,} events in "
+            write_json(args.json, "indexer", [
+                result_row("indexing end to end", f"{rate:,.0f} events/s ({result.events:,} events in "
                          f"{indexed['seconds']:.2f} s); {per_cpu:,.0f} events per CPU-second",
                          round(rate), "events/s", "≥ 10,000/s", rate >= 10_000),
-                json_row(f"voting_power_many, {len(addresses):,} addresses", f"best {many_best * 1000:.1f} ms, "
+                result_row(f"voting_power_many, {len(addresses):,} addresses", f"best {many_best * 1000:.1f} ms, "
                          f"median {many_median * 1000:.1f} ms; CPU {many_cpu_s * 1000:.1f} ms",
                          round(many_best * 1000, 1), "ms"),
-                json_row(f"node: getPastVotes, JSON-RPC batches of {args.batch}",
+                result_row(f"node: getPastVotes, JSON-RPC batches of {args.batch}",
                          f"best {rpc_best * 1000:.1f} ms; CPU {rpc_cpu_s * 1000:.1f} ms", round(rpc_best * 1000, 1),
                          "ms"),
-                json_row("voting_power_many vs the node, wall clock",
+                result_row("voting_power_many vs the node, wall clock",
                          f"{wall_ratio:,.0f}x (CPU {rpc_cpu_s / many_cpu_s:,.0f}x; load average "
                          f"{os.getloadavg()[0]:.1f})", round(wall_ratio, 1), "x", "≥ 50×", wall_ratio >= 50),
-            ], load)
+            ], machine)
     finally:
         node_process.stop()
         from django.db import connections

@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO))
 import coincurve  # noqa: E402
 import psycopg  # noqa: E402
 
+from bench.common import machine_info, result, write_json  # noqa: E402
 from bench.scratch_db import admin_url, drop_database, recreate_database  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/govapp_votes_bench"
@@ -544,29 +545,7 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
     for line in report:
         print(" * " + line)
     if args.json:
-        write_json(args.json, "votes", results, machine)
-
-
-def machine_info(url: str) -> dict:
-    return {"cores": os.cpu_count(), "load_before": [round(x, 2) for x in os.getloadavg()],
-            "python": sys.version.split()[0], "database": url.rsplit("@", 1)[-1]}
-
-
-def result(measure: str, figure: str, value: float, unit: str, goal: str | None = None,
-           met: bool | None = None) -> dict:
-    return {"measure": measure, "figure": figure, "value": value, "unit": unit, "goal": goal, "met": met}
-
-
-def write_json(path: str, name: str, results: list[dict], machine: dict) -> None:
-    """{"name", "command", "machine", "results": [{"measure", "figure", "value", "unit", "goal", "met"}]}."""
-    import shlex
-
-    machine = {**machine, "load_after": [round(x, 2) for x in os.getloadavg()],
-               "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    command = " ".join([".venv/bin/python", "bench/votes/run.py", *(shlex.quote(a) for a in sys.argv[1:])])
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps({"name": name, "command": command, "machine": machine, "results": results},
-                                     indent=2, ensure_ascii=False) + "\n")
+        write_json(args.json, "votes", results, machine)  # bench/common.py: the shared format
 
 
 if __name__ == "__main__":
