@@ -295,13 +295,13 @@ def account_states_at(addresses: Iterable[str], block: int | None = None) -> dic
     distinct = ",".join(dict.fromkeys(lowered))
     bound, bound_params = _bound(number)
     if connection.vendor == "postgresql":
-        listed = "unnest(string_to_array(%s, ','))"
+        listed = "(SELECT x.account FROM unnest(string_to_array(%s, ',')) AS x(account))"
     else:
-        listed, distinct = "(SELECT value FROM json_each(%s))", json.dumps(distinct.split(","))
+        listed, distinct = "(SELECT value AS account FROM json_each(%s))", json.dumps(distinct.split(","))
     sql = (f"SELECT s.head_block, s.start_block, a.account, {_latest_sql(VOTES, 'votes', 'a.account', bound)}, "  # noqa: S608
            f"{_latest_sql(DELEGATES, 'delegate', 'a.account', bound)}, "
            f"{_latest_sql(BALANCES, 'balance', 'a.account', bound)} "
-           f"FROM {STATE} s CROSS JOIN (SELECT * FROM {listed} AS x(account)) a WHERE s.name = %s")
+           f"FROM {STATE} s CROSS JOIN {listed} a WHERE s.name = %s")
     params = [*bound_params * 3, distinct, DEFAULT_STATE]  # in the order of the placeholders in the text
     rows = _fetchall(sql, params, prepare=True)  # the voting hot path: one read per vote (or batch)
     if not rows:  # no state row: refuse as the single selectors do
