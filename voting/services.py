@@ -785,7 +785,7 @@ def _store_many(ballots: list[Ballot], now: datetime, *, batch: bool) -> list[Re
                                   set_based=batch)
         except ArchiveError as exc:
             refs = set((exc.details or {}).get("closed") or ())
-            if exc.code != "archive_tally_closed" or not refs or not batch:
+            if exc.code != "archive_tally_closed" or not refs or refs <= closed or not batch:
                 raise
             closed |= refs  # refuse the votes on those proposals, store the others
             continue
