@@ -201,7 +201,10 @@ def _encode_value(kind: str, value: Any) -> tuple[str, Any]:
     if kind == "string":
         if not isinstance(value, str):
             raise TypedDataError("invalid_field", f"expected a string, got {type(value).__name__}")
-        return "bytes32", keccak(text=value)
+        try:
+            return "bytes32", keccak(text=value)
+        except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800"): no UTF-8 form, nothing was signed
+            raise TypedDataError("invalid_field", "the string is not valid Unicode (a lone surrogate)") from None
     if kind == "bytes":
         return "bytes32", keccak(_to_bytes(value))
     if kind == "address":
@@ -281,7 +284,8 @@ def _field_source(index: int, name: str, kind: str) -> list[str]:
     """Lines computing part `p{index}` of the encoding of one field (strict: exact Python types only)."""
     get = f"v = m[{name!r}]"
     if kind == "string":
-        return [get, "if type(v) is not str: return None", f"p{index} = _k(v.encode('utf-8'))"]
+        return [get, "if type(v) is not str: return None", "try:", "    e = v.encode('utf-8')",
+                "except UnicodeEncodeError:", "    return None", f"p{index} = _k(e)"]
     if kind == "address":
         return [get, "c = _ca(v)", "if c is None: return None", "a.append(c)",
                 f"p{index} = _Z12 + bytes.fromhex(v[2:])"]

@@ -200,6 +200,8 @@ CASES: dict[str, Callable[..., Bad]] = {
     "oversized reason": lambda w, s: _expect(
         _post(w, mutate=_set("message.reason", "x" * (s.GOVERNANCE["VOTE_REASON_MAX_CHARS"] + 1))),
         "reason_too_long"),
+    "reason with a lone surrogate (no UTF-8 form)": lambda w, s: _expect(
+        _post(w, mutate=_set("message.reason", "\ud800"), resign=False), "invalid_field"),
     "unknown support value": lambda w, s: _expect(_post(w, mutate=_set("message.support", 3)), "invalid_support"),
     "unknown proposal": lambda w, s: _expect(_post(w, mutate=_set("message.proposalId", 99_999)),
                                              "unknown_proposal", 404),
