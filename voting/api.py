@@ -200,6 +200,21 @@ CSV_COLUMNS = ("id", "voter", "display_name", "support", "weight", "power", "ove
                "archive_sequence", "created_at")
 
 
+#: Columns holding text that voters wrote; a spreadsheet would run a cell starting with one of FORMULA_LEADS.
+CSV_FREE_TEXT = frozenset({"display_name", "reason"})
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(column: str, value: Any) -> Any:
+    """OWASP's CSV-injection guard: free text that a spreadsheet would read as a formula gets a leading
+    apostrophe. The exact signed text stays in the JSON API and the archive."""
+    if value is None:
+        return ""
+    if column in CSV_FREE_TEXT and isinstance(value, str) and value.startswith(FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -222,7 +237,7 @@ def _csv_batch(writer: Any, votes: list) -> Iterator[str]:
     names = selectors.display_names([v.voter for v in votes]) if votes else {}
     for vote in votes:
         row = selectors.vote_row(vote, names)
-        yield writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+        yield writer.writerow([_csv_cell(c, row[c]) for c in CSV_COLUMNS])
 
 
 class VoteCsvView(_VoteAPIView):

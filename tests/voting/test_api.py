@@ -67,9 +67,10 @@ def test_power_shows_the_override(world, client):
 
 def test_votes_list_paginates_and_csv_streams(world, client):
     p = world.proposals[0]
+    reasons = {3: "r3", 4: "r4", 6: "r6", 5: '=HYPERLINK("http://evil.example","click")'}
     for index, support in ((3, 1), (4, 0), (6, 2), (5, 1)):
         assert _post(client, "/api/votes/", dict(zip(("typed_data", "signature"),
-                                                      world.vote(index, p, support=support, reason=f"r{index}"),
+                                                      world.vote(index, p, support=support, reason=reasons[index]),
                                                       strict=True))).status_code == 201
     page = client.get(f"/api/votes/proposals/{p.number}/votes", {"limit": 3}).json()
     assert page["count"] == 4 and len(page["results"]) == 3 and page["next"]
@@ -87,6 +88,10 @@ def test_votes_list_paginates_and_csv_streams(world, client):
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert len(rows) == 4 and {r["voter"] for r in rows} == voters
     assert next(r for r in rows if r["voter"] == world.address(4))["reason"] == "r4"
+    # a reason a spreadsheet would run as a formula is exported as text; the API keeps the exact signed text
+    assert next(r for r in rows if r["voter"] == world.address(5))["reason"] == "'" + reasons[5]
+    five = next(r for r in page["results"] + rest["results"] if r["voter"] == world.address(5))
+    assert five["reason"] == reasons[5]
 
 
 def test_batch_endpoint(world, client):
