@@ -66,6 +66,10 @@ class ArchiveEntry(_AppendOnlyModel):
             models.Index(fields=["proposal_ref", "sequence"], name="archive_proposal_seq"),
             models.Index(fields=["address", "sequence"], name="archive_address_seq"),
             models.Index(fields=["created_at"], name="archive_time"),
+            # "Is this proposal's tally closed?" — asked on every append of a vote: one probe, not a walk
+            # through every entry of the proposal (which grew with its votes).
+            models.Index(fields=["proposal_ref"], condition=models.Q(kind=kinds.TALLY_FINAL),
+                         name="archive_final_tally"),
         ]
 
     def __str__(self) -> str:

@@ -275,6 +275,12 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
              "the same with common words: newest first along the primary key, stopping at 50 matches"),
     HotQuery("archive trail of a proposal", ("archive_proposal_seq",), _orm(_archive_trail),
              "archive.selectors: a proposal's entries in order"),
+    HotQuery("closed-tally check of an archive append", ("archive_final_tally", "archive_kind_seq"),
+             lambda scale: ("SELECT 1 FROM archive_archiveentry a WHERE a.proposal_ref = %s "
+                            "AND a.kind = 'tally.final' LIMIT 1", ["100007"]),
+             "archive_append() (archive.services.record): every vote's append asks whether its proposal's tally "
+             "is closed; the partial index (or the kind index, while final tallies are few) answers in one "
+             "probe instead of walking the proposal's entries, which grow with its votes"),
 )
 
 
