@@ -311,7 +311,7 @@ def my_delegation(address: str) -> MyDelegation:
     head = indexer.head_block()
     delegate = indexer.delegate_of(address, head)
     proposals = _proposals_with_snapshots()
-    powers = {p.snapshot_block: indexer.voting_power(address, p.snapshot_block) for p in proposals}
+    powers = indexer.voting_power_at_blocks(address, [p.snapshot_block for p in proposals], head)
     return MyDelegation(
         address=address,
         head_block=head,

@@ -7,30 +7,45 @@ proposals through the real lifecycle) is grown with the same kind of rows the se
 `test_every_list_route_is_counted` enumerates the URL configuration: a new route must be listed here as a
 counted list or, with the reason, as not a list — so no list escapes.
 
-Reads through chain.selectors' raw psycopg cursor (the checkpoint tables: delegators, power history, account
-history) do not show in Django's query log; their SQL is a fixed set of statements with LIMIT/OFFSET, and
-their plans are checked in test_hot_query_plans.py.
+Every statement that reaches PostgreSQL is counted, once: Django's query log (CaptureQueriesContext) has
+the ORM's and connection.cursor()'s; `count_statements` wraps psycopg.Cursor's execute, executemany, stream
+and copy with a counting pass-through (the real statement still runs) and adds the ones sent on a cursor
+that is not Django's — chain.selectors' raw psycopg cursor on the checkpoint tables (power history, account
+history, a holder's balance, delegate and votes). It also checks that the statements it sees on Django's
+cursors are exactly those in Django's log, so nothing is counted twice or missed. The chain lists are grown
+the way the indexer sees them: real transactions on the test anvil (holders delegating to the delegate,
+its re-delegations, proposals opened for voting at a snapshot), then chain.indexer.follow_once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection
+from django.db.backends.postgresql.base import CursorMixin as DjangoCursor
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
+from eth_account import Account
 from eth_utils import to_checksum_address
+from psycopg import sql as psycopg_sql
 
 from archive.services import publish_document
+from chain.deploy import TOKEN_UNIT
+from chain.indexer import follow_once
+from delegation import selectors as delegation_selectors
 from delegation.models import Delegate, DelegateStatement
 from execution.models import Execution
+from proposals import selectors as proposal_selectors
 from proposals import services as proposal_services
+from proposals.lifecycle import ProposalStatus
 from proposals.models import Endorsement, Proposal, StatusChange, TechnicalReview
 from voting.models import Vote
 
@@ -97,6 +112,54 @@ class Grower:
                             created_at=timezone.now())
 
 
+def holder(i: int) -> Any:
+    """A fresh token holder (deterministic key; anvil gives it gas money)."""
+    return Account.from_key(f"0x{0xB0DE0000 + i + 1:064x}")
+
+
+@dataclass
+class ChainGrower:
+    """Grows the chain-index lists as the indexer sees them: real transactions on the test anvil, indexed by
+    chain.indexer.follow_once. Row i: holder i gets a token and delegates to delegate 4 (a delegator, a
+    votes checkpoint of 4: power history, account history), delegate 4 delegates to itself again (a
+    delegate checkpoint: its delegation history, account history) and a proposal opens for voting at a
+    snapshot block (4's voting power at proposals on "My delegation")."""
+
+    seeded: Any
+    made: int = 0
+
+    def grow(self, n: int) -> None:
+        s = self.seeded
+        chain, token, delegate = s.chain, s.chain.token, s.chain.address(4)
+        holders = [holder(i) for i in range(self.made, n)]
+        if not holders:
+            return
+        chain.send(token.functions.mintBatch([h.address for h in holders], [TOKEN_UNIT] * len(holders)), 0)
+        for account in holders:
+            chain.rpc("anvil_setBalance", account.address, hex(10**18))
+            chain.send(token.functions.delegate(delegate), account.key.to_0x_hex())
+            chain.send(token.functions.delegate(delegate), 4)
+        result = follow_once(respect_backoff=False)
+        assert result["status"] == "ok", result
+        for i in range(self.made, n):
+            self.to_vote(i)
+        self.made = n
+
+    def to_vote(self, i: int) -> None:
+        """A proposal through the lifecycle to Voting (endorsed by delegate 6): snapshot at the indexed head."""
+        s = self.seeded
+        proposal = proposal_services.create_proposal(s.author, title=f"To the vote {i}", body="Why.", kind="process",
+                                                     payload={})
+        proposal_services.user_transition(proposal.number, ProposalStatus.DISCUSSION, s.author)
+        proposal_services.user_transition(proposal.number, ProposalStatus.ENDORSEMENT, s.staff)
+        proposal.refresh_from_db()
+        typed = proposal_selectors.endorsement_template(proposal, s.chain.address(6))
+        signature = Account.sign_typed_data(s.chain.key(6), full_message=typed).signature.to_0x_hex()
+        proposal_services.endorse(proposal.number, typed, signature)
+        proposal.refresh_from_db()
+        assert proposal.status == ProposalStatus.VOTING and proposal.snapshot_block, proposal.status
+
+
 def _voting(s: Any) -> int:
     return s.voting.number
 
@@ -128,11 +191,15 @@ LIST_ROUTES: dict[str, tuple[Callable[[Any], str], str]] = {
     "execution-api:list": (lambda s: "/api/execution/", "anonymous"),
     "voting-api:list": (lambda s: f"/api/votes/proposals/{_voting(s)}/votes", "anonymous"),
     "voting-api:csv": (lambda s: f"/api/votes/proposals/{_voting(s)}/votes.csv", "anonymous"),
+    # chain index lists (checkpoint tables; chain.selectors' raw cursor)
+    "delegation-api:delegators": (lambda s: f"/api/delegates/{s.chain.address(4)}/delegators/", "anonymous"),
+    "delegation-api:power-history": (lambda s: f"/api/delegates/{s.chain.address(4)}/power-history/", "anonymous"),
+    "chain:account-history": (lambda s: f"/api/accounts/{s.chain.address(4)}/history", "anonymous"),
+    "delegation:mine": (lambda s: "/delegates/me/", "author"),  # history, power at proposals, power chart
 }
 
-#: Lists read through chain.selectors' raw cursor (see the module docstring), not counted here.
-RAW_CHAIN_LISTS = {"delegation-api:delegators", "delegation-api:power-history", "chain:account-history",
-                   "delegation:mine"}
+#: Lists that read through chain.selectors' raw psycopg cursor: their raw statements must be seen (> 0).
+RAW_READS = {"delegation-api:power-history", "chain:account-history", "delegation:mine", "delegation:detail"}
 #: Static lists, from code: no rows.
 STATIC_LISTS = {"proposals-api:parameters", "proposals-api:lifecycle"}
 #: Not lists: one object, a form, a write, a template, a file, a status.
@@ -171,36 +238,86 @@ def route_names() -> set[str]:
 
 def test_every_list_route_is_counted():
     names = route_names()
-    classified = set(LIST_ROUTES) | RAW_CHAIN_LISTS | STATIC_LISTS | NOT_LISTS
+    classified = set(LIST_ROUTES) | STATIC_LISTS | NOT_LISTS
     assert names - classified == set(), "classify these routes (a list must be counted in LIST_ROUTES)"
     assert classified - names == set(), "these routes no longer exist"
 
 
-def _queries(client: Client, url: str) -> tuple[int, list[str], int]:
-    """(queries, their SQL, body size) of GET url."""
-    with CaptureQueriesContext(connection) as captured:
+@dataclass
+class Statements:
+    """What reached PostgreSQL through psycopg: SQL on Django's cursors, and on any other (raw) cursor."""
+
+    django: list[str] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def count_statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[Statements]:
+    """Count every statement sent through a psycopg cursor (execute, executemany, stream, copy; a server-side
+    cursor's execute): a pass-through that records the SQL and runs the real call. (A server-side cursor's
+    FETCHes are not counted, as Django's log does not count them either.)"""
+    seen = Statements()
+
+    def counting(method: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(self: psycopg.Cursor, query: Any, *args: Any, **kwargs: Any) -> Any:
+            sql = query.as_string(self) if isinstance(query, psycopg_sql.Composable) else str(query)
+            (seen.django if isinstance(self, DjangoCursor) else seen.raw).append(sql)
+            return method(self, query, *args, **kwargs)
+        return wrapper
+
+    with monkeypatch.context() as patch:
+        for cls, names in ((psycopg.Cursor, ("execute", "executemany", "stream", "copy")),
+                           (psycopg.ServerCursor, ("execute",))):  # a named cursor (Django's .iterator())
+            for name in names:
+                patch.setattr(cls, name, counting(getattr(cls, name)))
+        yield seen
+
+
+@dataclass
+class Measured:
+    queries: int  # every statement: Django's log + the raw cursor's
+    raw: int
+    sql: list[str]
+    size: int
+
+
+def _queries(client: Client, url: str, monkeypatch: pytest.MonkeyPatch) -> Measured:
+    """Statements and body size of GET url."""
+    with count_statements(monkeypatch) as seen, CaptureQueriesContext(connection) as captured:
         response = client.get(url)
         body = b"".join(response.streaming_content) if response.streaming else response.content
     assert response.status_code == 200, (url, response.status_code, body[:300])
-    return len(captured), [q["sql"] for q in captured.captured_queries], len(body)
+    logged = [q["sql"] for q in captured.captured_queries]
+    assert len(seen.django) == len(logged), (url, seen.django, logged)  # counted once, none missed
+    return Measured(len(logged) + len(seen.raw), len(seen.raw), logged + seen.raw, len(body))
 
 
-def test_list_queries_do_not_grow_with_rows(seeded, settings):
+def test_list_queries_do_not_grow_with_rows(seeded, settings, monkeypatch):
     settings.ALLOWED_HOSTS = ["testserver"]
-    clients = {"anonymous": Client(), "staff": Client()}
+    clients = {"anonymous": Client(), "staff": Client(), "author": Client()}
     clients["staff"].force_login(seeded.staff, backend="django.contrib.auth.backends.ModelBackend")
-    grower = Grower(seeded)
-    measured: dict[str, list[tuple[int, list[str], int]]] = {name: [] for name in LIST_ROUTES}
+    clients["author"].force_login(seeded.author, backend="django.contrib.auth.backends.ModelBackend")
+    growers = (Grower(seeded), ChainGrower(seeded))
+    measured: dict[str, list[Measured]] = {name: [] for name in LIST_ROUTES}
     for rows in (SMALL, LARGE):
-        grower.grow(rows)
+        for grower in growers:
+            grower.grow(rows)
         for name, (url, who) in LIST_ROUTES.items():
-            measured[name].append(_queries(clients[who], url(seeded)))
+            measured[name].append(_queries(clients[who], url(seeded), monkeypatch))
     # The rows are there: each list shows LARGE of them (or a full page).
     assert Vote.objects.filter(proposal=seeded.voting).count() >= LARGE
     assert Delegate.objects.count() >= LARGE
-    not_shown = [name for name, (small, large) in measured.items() if large[2] <= small[2]]
+    assert len(delegation_selectors.delegators_page(seeded.chain.address(4), limit=100)[0]) > LARGE
+    assert len(delegation_selectors.power_history(seeded.chain.address(4))) > LARGE
+    mine = delegation_selectors.my_delegation(seeded.chain.address(4))
+    assert len(mine.history) > LARGE and len(mine.at_proposals) == 20  # (the page shows the latest 20)
+    not_shown = [name for name, (small, large) in measured.items() if large.size <= small.size]
     assert not not_shown, f"these lists did not show the added rows: {not_shown}"
-    grown = {name: (small[0], large[0]) for name, (small, large) in measured.items() if large[0] != small[0]}
-    detail = "\n".join(f"{name}: {a} -> {b} queries\n  " + "\n  ".join(measured[name][1][1][-5:])
+    # The raw cursor's reads are seen (the count cannot pass by counting nothing).
+    unseen = [name for name in RAW_READS if not all(m.raw for m in measured[name])]
+    assert not unseen, f"no raw statements counted for {unseen}"
+    grown = {name: (small.queries, large.queries) for name, (small, large) in measured.items()
+             if large.queries != small.queries}
+    detail = "\n".join(f"{name}: {a} -> {b} queries\n  " + "\n  ".join(measured[name][1].sql[-5:])
                        for name, (a, b) in grown.items())
     assert not grown, f"queries grow with rows:\n{detail}"
