@@ -202,3 +202,27 @@ class SupplyCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"supply @ {self.block} = {self.total_supply}"
+
+
+class LatestVotes(models.Model):
+    """Each account's last two votes checkpoints, kept by the indexer in the same transaction as the
+    checkpoints (chain.services.refresh_latest_votes; recomputed from the remaining checkpoints after a
+    rollback). Derived data: always equal to what VotesCheckpoint says.
+
+    Votes of `account` at block B from this row alone: `votes` if block <= B; else 0 if there is no earlier
+    checkpoint (prev_block NULL); else `prev_votes` if prev_block <= B; else only the history knows (an
+    account that changed twice or more after B). voting_power_many reads it so that a lookup at a recent
+    block is a primary-key join instead of a pass over the history.
+    """
+
+    account = models.CharField(max_length=42, primary_key=True)
+    block = models.BigIntegerField(help_text="Block of the latest votes checkpoint")
+    votes = Uint256Field()
+    prev_block = models.BigIntegerField(null=True, blank=True, help_text="Block of the one before (NULL: none)")
+    prev_votes = Uint256Field(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["block"], name="chain_latestvotes_block")]
+
+    def __str__(self) -> str:
+        return f"latest votes {self.account} @ {self.block} = {self.votes}"

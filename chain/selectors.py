@@ -14,6 +14,7 @@ Amounts are Python ints.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -34,6 +35,7 @@ from chain.models import (
     ContractEvent,
     DelegateCheckpoint,
     IndexerState,
+    LatestVotes,
     SupplyCheckpoint,
     VotesCheckpoint,
 )
@@ -44,6 +46,7 @@ BALANCES = BalanceCheckpoint._meta.db_table
 DELEGATES = DelegateCheckpoint._meta.db_table
 VOTES = VotesCheckpoint._meta.db_table
 SUPPLY = SupplyCheckpoint._meta.db_table
+LATEST = LatestVotes._meta.db_table
 
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -211,19 +214,30 @@ def total_voting_power(block: int | None = None) -> int:
     return _int(row[2])
 
 
-#: voting_power_many reads the whole (account, block DESC) index in one ordered pass instead of one seek
-#: per address once the addresses number at least 1/SCAN_RATIO of the votes checkpoints.
-SCAN_RATIO = 16
+def _latest_votes_sql(account_sql: str, bound_sql: str) -> str:
+    """Votes of `account_sql` at `bound_sql` from its LatestVotes row `l` (LEFT JOINed; NULL when the account
+    has no checkpoint), and from the history only for an account that changed twice or more after it."""
+    return (f"CASE WHEN l.block <= {bound_sql} THEN l.votes WHEN l.prev_block IS NULL THEN 0 "
+            f"WHEN l.prev_block <= {bound_sql} THEN l.prev_votes "
+            f"ELSE {_latest_sql(VOTES, 'votes', account_sql, bound_sql)} END")
+
+
+@functools.lru_cache(maxsize=8)
+def _positions(count: int) -> str:
+    """"1,2,...,count": what the positions column of voting_power_many says when rows came back in order."""
+    return ",".join(map(str, range(1, count + 1)))
 
 
 def voting_power_many(addresses: Iterable[str], block: int | None = None) -> dict[str, int]:
     """{address: votes at `block`} for many addresses in one query (keys as given).
 
-    PostgreSQL: either one index seek per address, or — when the addresses are many compared with the
-    votes checkpoints (a tally over most delegates; SCAN_RATIO) — one ordered index-only pass (DISTINCT ON
-    account) hashed against them; the query picks with a one-time filter on pg_class.reltuples. The
-    addresses travel as ONE comma-separated text value (psycopg's per-element array quoting costs more
-    than the query) and the figures come back as one, in input order.
+    PostgreSQL: a hash join of the addresses with LatestVotes (each account's last two votes checkpoints,
+    kept by the indexer): one row answers for any block at or after the account's second-to-last change;
+    only an account that changed twice or more after `block` costs one seek in the (account, block DESC)
+    history index. The addresses travel as ONE comma-separated text value (psycopg's per-element array
+    quoting costs more than the query) and the figures come back as one, with their positions: in input
+    order as the join gives them (no sort), checked here against "1,2,...,n" and put in order if a plan
+    ever returned them otherwise.
     """
     given = list(addresses)
     number = normalize_block(block)
@@ -238,22 +252,24 @@ def voting_power_many(addresses: Iterable[str], block: int | None = None) -> dic
             normalize_address(address)
     accounts = joined.lower()
     if connection.vendor == "postgresql":
-        at = "%s" if number is not None else "s.head_block"  # the block as a value the planner can see
-        listed = "unnest(string_to_array(%s, ',')) WITH ORDINALITY AS a(account, n)"
-        probe = f"SELECT a.n, COALESCE({_latest_sql(VOTES, 'votes', 'a.account', at)}, 0) AS v FROM {listed}"  # noqa: S608
-        if number is None:  # at the head: seeks only (an unknown bound would mislead the ordered pass's plan)
-            union, params = probe, [accounts]
-        else:
-            scan = f"(SELECT %s::float8 * {SCAN_RATIO} >= reltuples FROM pg_class WHERE oid = '{VOTES}'::regclass)"  # noqa: S608
-            union = (f"{probe} WHERE NOT {scan} UNION ALL SELECT a.n, COALESCE(l.votes, 0) FROM {listed} "  # noqa: S608
-                     f"LEFT JOIN (SELECT DISTINCT ON (account) account, votes FROM {VOTES} WHERE block <= %s "
-                     f"ORDER BY account, block DESC) l ON l.account = a.account WHERE {scan}")
-            params = [number, accounts, len(given), accounts, number, len(given)]
-        sql = (f"SELECT s.head_block, s.start_block, (SELECT string_agg(v::text, ',' ORDER BY n) FROM ({union}) x) "  # noqa: S608
-               f"FROM {STATE} s WHERE s.name = %s")
-        row = _fetchone(sql, [*params, DEFAULT_STATE], replan=True)
+        if number is None:  # at the head every account's latest checkpoint is its figure: the index never
+            votes, at_params = "l.votes", []  # holds one past head_block (written and rolled back with it)
+        else:  # the block as a value the planner can see
+            votes, at_params = _latest_votes_sql("a.account", "%s"), [number] * 3
+        sql = (f"SELECT s.head_block, s.start_block, x.n, x.v FROM {STATE} s CROSS JOIN "  # noqa: S608
+               f"(SELECT string_agg(a.n::text, ',') AS n, string_agg(COALESCE({votes}, 0)::text, ',') AS v "
+               f"FROM unnest(string_to_array(%s, ',')) WITH ORDINALITY AS a(account, n) "
+               f"LEFT JOIN {LATEST} l ON l.account = a.account) x WHERE s.name = %s")
+        # placeholders in text order: the block three times (CASE x2, the history seek), addresses, state
+        row = _fetchone(sql, [*at_params, accounts, DEFAULT_STATE], replan=True)
         _checked(row, number)
-        return dict(zip(given, map(int, row[2].split(",")), strict=True))
+        values = row[3].split(",")
+        if row[2] != _positions(len(given)):  # not in input order: put them in order
+            ordered = [""] * len(given)
+            for position, value in zip(map(int, row[2].split(",")), values, strict=True):
+                ordered[position - 1] = value
+            values = ordered
+        return dict(zip(given, map(int, values), strict=True))
     lowered = accounts.split(",")
     bound, bound_params = _bound(number)
     sql = (f"SELECT s.head_block, s.start_block, a.value, {_latest_sql(VOTES, 'votes', 'a.value', bound)} "  # noqa: S608

@@ -31,6 +31,7 @@ from chain.models import (
     DelegateCheckpoint,
     IndexedBlock,
     IndexerState,
+    LatestVotes,
     SupplyCheckpoint,
     VotesCheckpoint,
 )
@@ -113,7 +114,7 @@ def load_state() -> IndexerState:
 def reset_index() -> None:
     """Forget everything indexed (all chain index tables), in one transaction."""
     with transaction.atomic():
-        for model in (*CHECKPOINT_TABLES, ContractEvent, IndexedBlock, IndexerState):
+        for model in (*CHECKPOINT_TABLES, LatestVotes, ContractEvent, IndexedBlock, IndexerState):
             model.objects.all().delete()
 
 
@@ -188,7 +189,7 @@ def vacuum_checkpoints() -> bool:
     if not _pg() or connection.in_atomic_block:
         return False
     with connection.cursor() as cursor:
-        for model in CHECKPOINT_TABLES:
+        for model in (*CHECKPOINT_TABLES, LatestVotes):
             cursor.execute(f"VACUUM (ANALYZE) {model._meta.db_table}")
     return True
 
@@ -277,6 +278,7 @@ def commit_range(*, old_head: int, new_head: int, head_hash: str, events: Sequen
             _pg_write(event_rows, block_rows, balance_rows, delegate_rows, votes_rows, supply_rows)
         else:
             _orm_write(event_rows, block_rows, balance_rows, delegate_rows, votes_rows, supply_rows)
+        refresh_latest_votes({a for a, _b, _v in votes_rows})
         if new_head // 64 != old_head // 64:  # now and then: forget old blocks without events
             with connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {IndexedBlock._meta.db_table} WHERE number < %s AND NOT has_events "  # noqa: S608
@@ -365,7 +367,9 @@ def rewind(*, old_head: int, to_block: int) -> str:
 
 def _delete_after(block: int) -> None:
     """Delete every row about blocks after `block` (checkpoints, events, block hashes) with index scans,
-    in one statement on PostgreSQL. Events go by block hash (UNIQUE(block_hash, log_index) is their only
+    in one statement on PostgreSQL, then recompute the LatestVotes row of every account that had a votes
+    checkpoint after `block` from its remaining checkpoints (same transaction: the caller's).
+    Events go by block hash (UNIQUE(block_hash, log_index) is their only
     block-wise index): every block with events has its IndexedBlock row, written in the same transaction."""
     blocks = IndexedBlock._meta.db_table
     # table names are the models' own; the block number is a parameter
@@ -380,3 +384,43 @@ def _delete_after(block: int) -> None:
         else:  # in this order: the events' delete reads the block rows
             for sql in deletes:
                 cursor.execute(sql.replace("%(b)s", "%s"), [block] * sql.count("%(b)s"))
+        # the accounts whose latest votes checkpoint was after `block` are exactly those that lost one
+        cursor.execute(f"DELETE FROM {LatestVotes._meta.db_table} WHERE block > %s RETURNING account",  # noqa: S608
+                       [block])
+        affected = [row[0] for row in cursor.fetchall()]
+    refresh_latest_votes(affected)
+
+
+def refresh_latest_votes(accounts: Iterable[str]) -> int:
+    """Set the LatestVotes row of each of `accounts` to its last two votes checkpoints as they are now
+    (accounts without any get none): ONE set-based upsert, in the caller's transaction. Called after the
+    checkpoints of a range are written and after a rollback deleted some. Returns the rows written."""
+    accounts = sorted(set(accounts))
+    if not accounts:
+        return 0
+    latest, votes = LatestVotes._meta.db_table, VotesCheckpoint._meta.db_table
+    upsert = ("ON CONFLICT (account) DO UPDATE SET block = excluded.block, votes = excluded.votes, "
+              "prev_block = excluded.prev_block, prev_votes = excluded.prev_votes")
+    # table names are the models' own; the accounts are one parameter
+    if _pg():  # two seeks per account in the (account, block DESC) index
+        param = ",".join(accounts)
+        sql = (f"INSERT INTO {latest} (account, block, votes, prev_block, prev_votes) "  # noqa: S608
+               f"SELECT a.account, t.block, t.votes, p.block, p.votes "
+               f"FROM unnest(string_to_array(%s, ',')) AS a(account) "
+               f"CROSS JOIN LATERAL (SELECT c.block, c.votes FROM {votes} c WHERE c.account = a.account "
+               f"ORDER BY c.block DESC LIMIT 1) t "
+               f"LEFT JOIN LATERAL (SELECT c.block, c.votes FROM {votes} c WHERE c.account = a.account "
+               f"AND c.block < t.block ORDER BY c.block DESC LIMIT 1) p ON true {upsert}")
+    else:  # SQLite: no LATERAL
+        import json
+
+        param = json.dumps(accounts)
+        sql = (f"INSERT INTO {latest} (account, block, votes, prev_block, prev_votes) "  # noqa: S608
+               f"SELECT t.account, t.block, t.votes, p.block, p.votes FROM {votes} t "
+               f"LEFT JOIN {votes} p ON p.account = t.account AND p.block = "
+               f"(SELECT MAX(q.block) FROM {votes} q WHERE q.account = t.account AND q.block < t.block) "
+               f"WHERE t.account IN (SELECT value FROM json_each(%s)) "
+               f"AND t.block = (SELECT MAX(m.block) FROM {votes} m WHERE m.account = t.account) {upsert}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [param])
+        return cursor.rowcount

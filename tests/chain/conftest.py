@@ -26,6 +26,7 @@ from chain.models import (
     DelegateCheckpoint,
     IndexedBlock,
     IndexerState,
+    LatestVotes,
     SupplyCheckpoint,
     VotesCheckpoint,
 )
@@ -121,6 +122,7 @@ def assert_index_matches_chain(chain, accounts: Sequence[str], blocks: Sequence[
     """The index equals the chain: votes and total supply of every account at every block, balances and
     delegates at `sample` blocks (first, last and a seeded random choice). Returns how many figures."""
     blocks = list(blocks)
+    assert_latest_votes_exact()
     if chain.block_number <= max(blocks):
         chain.mine()  # getPastVotes refuses the current block
     rng = random.Random(len(blocks))
@@ -155,9 +157,35 @@ def assert_events_on_canonical_chain(chain) -> int:
     return len(stored)
 
 
+def latest_votes_from(checkpoints: Sequence[tuple[str, int, int]]) -> list[tuple]:
+    """What LatestVotes must hold for these (account, block, votes) checkpoints: per account its last two,
+    (account, block, votes, prev_block, prev_votes), the previous ones None when there is only one."""
+    by_account: dict[str, list[tuple[int, int]]] = {}
+    for account, block, votes in sorted(checkpoints):
+        by_account.setdefault(account, []).append((int(block), int(votes)))
+    out = []
+    for account, rows in sorted(by_account.items()):
+        (prev_block, prev_votes), (block, votes) = ([(None, None)] + rows)[-2:]
+        out.append((account, block, votes, prev_block, prev_votes))
+    return out
+
+
+def assert_latest_votes_exact() -> int:
+    """LatestVotes equals what the votes checkpoints say, row for row. Returns the number of rows."""
+    expected = latest_votes_from(list(VotesCheckpoint.objects.values_list("account", "block", "votes")))
+    actual = sorted(LatestVotes.objects.values_list("account", "block", "votes", "prev_block", "prev_votes"))
+    assert actual == expected, (f"LatestVotes differs from the checkpoints: "
+                                f"{sorted(set(actual) ^ set(expected))[:8]}")
+    return len(actual)
+
+
 def table_dump() -> dict[str, list[tuple]]:
-    """The index's content without surrogate ids (blocks: only those with events; range ends vary)."""
+    """The index's content without surrogate ids (blocks: only those with events; range ends vary).
+    Also checks that LatestVotes is exactly what the votes checkpoints say (and includes it)."""
+    assert_latest_votes_exact()
     return {
+        "latest_votes": sorted(LatestVotes.objects.values_list("account", "block", "votes", "prev_block",
+                                                               "prev_votes")),
         "balances": sorted(BalanceCheckpoint.objects.values_list("account", "block", "balance")),
         "delegates": sorted(DelegateCheckpoint.objects.values_list("account", "block", "delegate"),
                             key=lambda r: (r[0], r[1])),
@@ -398,5 +426,6 @@ def check():
 
     return SimpleNamespace(matches_chain=assert_index_matches_chain,
                            on_canonical_chain=assert_events_on_canonical_chain,
+                           latest_votes_exact=assert_latest_votes_exact, latest_votes_from=latest_votes_from,
                            dump=table_dump, chain_view=chain_view, index_view=index_view, eth_calls=eth_calls,
                            run_indexer=run_indexer)

@@ -9,7 +9,7 @@ from eth_utils import keccak
 from web3 import Web3
 
 from chain import selectors
-from chain.models import ContractEvent, IndexedBlock, IndexerState, VotesCheckpoint
+from chain.models import ContractEvent, IndexedBlock, IndexerState, LatestVotes, VotesCheckpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -176,20 +176,22 @@ def test_every_contract_event_is_stored_raw_and_decoded_like_web3_decodes_it(ind
     assert history == sorted(history) and all(v == selectors.voting_power(voter, b) for b, v in history)
 
 
-def test_voting_power_many_gives_the_same_figures_by_seeks_and_by_one_ordered_pass(
+def test_voting_power_many_answers_from_the_latest_row_the_previous_one_or_the_history(
         index, scenario, chain_settings, check, monkeypatch):
-    """voting_power_many picks per query between one index seek per address and one ordered index-only
-    pass over all votes checkpoints (many addresses); both plans must give the chain's figures."""
-    from django.db import connection
+    """voting_power_many reads each account's LatestVotes row (last two checkpoints) and seeks the history
+    only for accounts that changed twice or more after the block: every source is used here, the seeks
+    are exactly those accounts, and every figure is the chain's — also when the rows come back out of order."""
+    from collections import Counter
 
     chain = chain_settings
     history = scenario(81)
     history.run(25)
+    holder, _ = history.holder()
+    once = Web3.to_checksum_address(keccak(text="delegated to once")[-20:])  # one checkpoint, at the end
+    history.send(holder, "delegate", [once])
     head = index().head
     chain.mine()
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE chain_votescheckpoint")
-    accounts = history.addresses + [chain.address(0), "0x" + "00" * 19 + "01"]  # with an account never seen
+    accounts = history.addresses + [chain.address(0), once, "0x" + "00" * 19 + "01"]  # and one never seen
     executed = []
     real_fetchone = selectors._fetchone
 
@@ -199,22 +201,37 @@ def test_voting_power_many_gives_the_same_figures_by_seeks_and_by_one_ordered_pa
             executed.append(cursor.fetchone()[0])
         return real_fetchone(sql, params, **options)
 
-    blocks = list(range(chain.deployment.start_block, head + 1, 2))
+    blocks = list(range(chain.deployment.start_block, head + 1))
     view = check.chain_view(chain, accounts, blocks)
+    latest = {row[0]: row[1:] for row in LatestVotes.objects.values_list("account", "block", "votes", "prev_block",
+                                                                          "prev_votes")}
+    assert check.latest_votes_exact() == len(latest) > 0
     monkeypatch.setattr(selectors, "_fetchone", explain)
-    for ratio, plan in ((10**9, "ordered pass"), (0, "seeks")):
-        monkeypatch.setattr(selectors, "SCAN_RATIO", ratio)
-        for block in blocks:
-            many = selectors.voting_power_many(accounts, block)
-            assert many == {a: view[("votes", a, block)] for a in accounts}, (plan, block)
+    sources: Counter[str] = Counter()
+    for block in blocks:
+        many = selectors.voting_power_many(accounts, block)
+        assert many == {a: view[("votes", a, block)] for a in accounts}, block
+        seeks = 0
+        for account in accounts:
+            row = latest.get(account.lower())
+            source = ("no row" if row is None else "latest" if row[0] <= block else "before the first"
+                      if row[2] is None else "previous" if row[2] <= block else "history")
+            sources[source] += 1
+            seeks += source == "history"
         nodes = list(_plan_nodes(executed[-1][0]["Plan"]))
-        pass_loops = [n["Actual Loops"] for n in nodes if n["Node Type"] == "Unique"]
-        seek_loops = [n["Actual Loops"] for n in nodes if n["Node Type"] == "Limit"]
-        if plan == "ordered pass":
-            assert pass_loops == [1] and seek_loops == [0]
-        else:
-            assert pass_loops == [0] and seek_loops == [len(accounts)]
-    assert selectors.voting_power_many(accounts) == selectors.voting_power_many(accounts, head)  # at the head
+        assert [n["Actual Loops"] for n in nodes if n["Node Type"] == "Limit"] == [seeks], block
+        assert not [n for n in nodes if n["Node Type"] in ("Unique", "Sort")]
+    assert set(sources) == {"no row", "latest", "before the first", "previous", "history"}, sources
+    at_head = selectors.voting_power_many(accounts)
+    assert at_head == selectors.voting_power_many(accounts, head) == {a: view[("votes", a, head)] for a in accounts}
+
+    def reversed_rows(sql, params, **options):  # noqa: ANN001, ANN202 - a plan that returned them backwards
+        head_block, start_block, positions, values = real_fetchone(sql, params, **options)
+        return (head_block, start_block, ",".join(positions.split(",")[::-1]), ",".join(values.split(",")[::-1]))
+
+    monkeypatch.setattr(selectors, "_fetchone", reversed_rows)
+    for block in blocks[::3]:
+        assert selectors.voting_power_many(accounts, block) == {a: view[("votes", a, block)] for a in accounts}
     with pytest.raises(selectors.InvalidAddress, match="'nope'"):
         selectors.voting_power_many([accounts[0], "nope"], head)
 

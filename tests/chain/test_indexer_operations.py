@@ -4,6 +4,7 @@ the pieces the loop is made of (range adaptation, error classes, selectors' vali
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import subprocess
@@ -90,7 +91,7 @@ def test_healthz_and_the_page_footer_show_the_indexer(client, chain_settings, sc
     assert f"indexed to block {result.head} · lag 2 blocks" in page
 
 
-def test_the_index_works_on_sqlite_too(chain_settings, scenario, tmp_path):
+def test_the_index_works_on_sqlite_too(chain_settings, scenario, tmp_path, check):
     """The embedded dev default: the same command and selectors on a SQLite file (text-stored uint256)."""
     history = scenario(75)
     history.run(8)
@@ -105,11 +106,18 @@ def test_the_index_works_on_sqlite_too(chain_settings, scenario, tmp_path):
             "c('migrate', 'chain', verbosity=0); c('index_chain', verbosity=0); "
             f"print(s.voting_power('{voter}', {head}), s.total_voting_power({head}), s.balance('{voter}', {head}), "
             f"len(s.delegators_of('{voter}', {head})), s.voting_power_many(['{voter}', '{voter.lower()}'], {head})"
-            f"['{voter.lower()}'])")
+            f"['{voter.lower()}']); from chain.models import LatestVotes as L, VotesCheckpoint as V; import json; "
+            "print(json.dumps([[list(r) for r in V.objects.values_list('account', 'block', 'votes')], "
+            "[list(r) for r in L.objects.values_list('account', 'block', 'votes', 'prev_block', 'prev_votes')]]))")
     done = subprocess.run([sys.executable, os.path.join(django_settings.BASE_DIR, "manage.py"), "shell", "-v", "0",
                            "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    votes, total, balance, delegators, many = (int(x) for x in done.stdout.split())
+    figures, tables = done.stdout.strip().split("\n")
+    votes, total, balance, delegators, many = (int(x) for x in figures.split())
+    checkpoints, latest = json.loads(tables)
+    # LatestVotes, kept by the SQLite write path too, is what the checkpoints say
+    assert len(latest) >= 3 and any(r[3] is not None for r in latest)
+    assert sorted(tuple(r) for r in latest) == check.latest_votes_from([tuple(r) for r in checkpoints])
     token = chain.token.functions
     assert votes == many == token.getPastVotes(voter, head).call() > 2**64  # past SQLite's integers: exact
     assert total == token.getPastTotalSupply(head).call()
