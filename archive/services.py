@@ -428,7 +428,7 @@ def _check_votes_open(kind: str, payload: dict[str, Any], using: str) -> None:
     entries = ArchiveEntry.objects.using(using).filter(proposal_ref=ref)
     if entries.filter(kind=kinds.TALLY_FINAL).exists():
         raise ArchiveError(f"Proposal {ref} already has its final tally: no {kind} after it.",
-                           code="archive_tally_closed", status=409)
+                           code="archive_tally_closed", status=409, details={"closed": [ref]})
     if kind == kinds.TALLY_FINAL:
         recomputed = current_totals(ref, using=using)
         if recomputed != payload["totals"]:

@@ -1,7 +1,9 @@
 """Token-weighted votes: every accepted signed vote, and one live tally per proposal.
 
-Amounts (voting power in token base units) are NUMERIC(78, 0): exact, and summable in SQL (the final
-tally is one aggregate over the vote table). The rules (who may vote, with what power, the delegator
+Amounts (voting power in token base units) are chain.models.Uint256Field: NUMERIC(78, 0) on PostgreSQL —
+exact, and summable in SQL (the final tally is one aggregate over the vote table) — and decimal text on
+SQLite (the embedded default), whose NUMERIC affinity would turn amounts past 2**63 into doubles: there
+voting.services adds and sums them in Python. The rules (who may vote, with what power, the delegator
 override) are in voting.services; this module only stores.
 
 * Vote — one accepted signed vote. Its primary key is the EIP-712 digest of what was signed (the
@@ -16,13 +18,12 @@ from __future__ import annotations
 
 from django.db import models
 
+from chain.models import Uint256Field
 from proposals.models import Proposal
 
-UINT256_DIGITS = 78  # 2**256 - 1 has 78 decimal digits
 
-
-def _amount(help_text: str) -> models.DecimalField:
-    return models.DecimalField(max_digits=UINT256_DIGITS, decimal_places=0, default=0, help_text=help_text)
+def _amount(help_text: str) -> Uint256Field:
+    return Uint256Field(default=0, help_text=help_text)
 
 
 class Support(models.IntegerChoices):

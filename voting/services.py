@@ -69,7 +69,6 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from eth_utils import is_address, to_checksum_address
 
@@ -683,8 +682,9 @@ def _write_votes(writes: _Writes) -> None:
     if connection.vendor != "postgresql":
         for vote_id, replaced_by in writes.replaced.items():
             Vote.objects.filter(pk=vote_id).update(is_current=False, replaced_by=replaced_by)
-        for vote_id, amount in writes.overridden.items():
-            Vote.objects.filter(pk=vote_id).update(overridden=F("overridden") + amount)
+        for vote_id, amount in writes.overridden.items():  # in Python: SQLite cannot add past 2**63 exactly
+            current = Vote.objects.filter(pk=vote_id).values_list("overridden", flat=True).get()
+            Vote.objects.filter(pk=vote_id).update(overridden=int(current) + amount)
         try:
             with transaction.atomic():
                 Vote.objects.bulk_create(writes.votes)
@@ -810,18 +810,40 @@ _TALLY_SQL = """
 """
 
 
+_TALLY_AMOUNTS = ("against_power", "for_power", "abstain_power", "overridden_power")
+
+
 def _apply_deltas(deltas: dict[int, _TallyDelta]) -> None:
     """Add the deltas to the Tally rows (UPDATE ... SET x = x + delta: the row lock is held to the commit)."""
+    if connection.vendor != "postgresql":
+        _apply_deltas_generic(deltas)
+        return
     for proposal_id, delta in sorted(deltas.items()):
-        postgresql = connection.vendor == "postgresql"
-        with _raw_cursor() if postgresql else connection.cursor() as cursor:
+        with _raw_cursor() as cursor:
             params = [delta.support[Support.AGAINST], delta.support[Support.FOR], delta.support[Support.ABSTAIN],
                       delta.voters, delta.votes_received, delta.overridden, timezone.now(), proposal_id]
-            if postgresql:
-                cursor.execute(_TALLY_SQL, params, prepare=PREPARE)
-            else:
-                cursor.execute(_TALLY_SQL, params)
+            cursor.execute(_TALLY_SQL, params, prepare=PREPARE)
             updated = cursor.rowcount
+        if updated != 1:
+            raise ConflictError("The vote has been closed.", code="voting_ended")
+
+
+def _apply_deltas_generic(deltas: dict[int, _TallyDelta]) -> None:
+    """Other databases (SQLite, the embedded default): the amounts are decimal text there (Uint256Field), which
+    SQL would add as doubles, so they are read, added in Python and written back. The caller's transaction has
+    already written (the archive entries): SQLite's write lock is held, nobody else can change the row."""
+    for proposal_id, delta in sorted(deltas.items()):
+        open_tally = Tally.objects.filter(pk=proposal_id, closed_at__isnull=True)
+        row = open_tally.values_list(*_TALLY_AMOUNTS, "voters", "votes_received").first()
+        if row is None:
+            raise ConflictError("The vote has been closed.", code="voting_ended")
+        against, for_, abstain, overridden, voters, received = row
+        updated = open_tally.update(
+            against_power=int(against) + delta.support[Support.AGAINST],
+            for_power=int(for_) + delta.support[Support.FOR],
+            abstain_power=int(abstain) + delta.support[Support.ABSTAIN],
+            overridden_power=int(overridden) + delta.overridden,
+            voters=voters + delta.voters, votes_received=received + delta.votes_received, updated_at=timezone.now())
         if updated != 1:
             raise ConflictError("The vote has been closed.", code="voting_ended")
 
@@ -966,12 +988,29 @@ def recompute_totals(proposal: Proposal) -> dict[str, int]:
         ) AS t GROUP BY support
     """
     totals = {"for": 0, "against": 0, "abstain": 0, "voters": 0, "overridden": 0}
+    if connection.vendor != "postgresql":
+        return _recompute_totals_generic(proposal, totals)
     with connection.cursor() as cursor:
         cursor.execute(sql, [proposal.pk, proposal.pk])
         for support, count, power, overridden in cursor.fetchall():
             totals[SUPPORT_WORDS[support]] = int(power) - int(overridden)
             totals["voters"] += int(count)
             totals["overridden"] += int(overridden)
+    return totals
+
+
+def _recompute_totals_generic(proposal: Proposal, totals: dict[str, int]) -> dict[str, int]:
+    """recompute_totals on other databases (SQLite: amounts are decimal text, which SQL would sum as doubles):
+    the same rule over the current votes, summed exactly in Python."""
+    current = list(Vote.objects.filter(proposal_id=proposal.pk, is_current=True)
+                   .values_list("voter", "support", "power", "override_balance", "delegate"))
+    support_of = {voter: support for voter, support, _, _, _ in current}
+    for _, support, power, override_balance, delegate in current:
+        totals[SUPPORT_WORDS[support]] += int(power)
+        totals["voters"] += 1
+        if int(override_balance) > 0 and delegate in support_of:
+            totals[SUPPORT_WORDS[support_of[delegate]]] -= int(override_balance)
+            totals["overridden"] += int(override_balance)
     return totals
 
 
