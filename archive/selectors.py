@@ -32,7 +32,8 @@ def proposal_trail_url(ref: str | int) -> str:
 
 
 def search(queryset: QuerySet[ArchiveEntry], text: str) -> QuerySet[ArchiveEntry]:
-    """Full-text search: PostgreSQL tsvector (GIN-indexed, web-search syntax); icontains elsewhere."""
+    """Full-text search: PostgreSQL tsvector (GIN-indexed, web-search syntax); elsewhere (SQLite, the embedded
+    default) every word must appear (icontains, no stemming) in the payload, kind, proposal or address."""
     text = text.strip()
     if not text:
         return queryset
@@ -40,9 +41,11 @@ def search(queryset: QuerySet[ArchiveEntry], text: str) -> QuerySet[ArchiveEntry
         match = RawSQL("archive_archiveentry.search_vector @@ websearch_to_tsquery('english', %s)", [text],
                        output_field=BooleanField())
         return queryset.alias(_match=match).filter(_match=True)
-    return queryset.alias(_payload_text=Cast("payload", TextField())).filter(
-        Q(_payload_text__icontains=text) | Q(kind__icontains=text) | Q(proposal_ref__icontains=text)
-        | Q(address__icontains=text))
+    queryset = queryset.alias(_payload_text=Cast("payload", TextField()))
+    for word in text.split():
+        queryset = queryset.filter(Q(_payload_text__icontains=word) | Q(kind__icontains=word)
+                                   | Q(proposal_ref__icontains=word) | Q(address__icontains=word))
+    return queryset
 
 
 def filter_entries(

@@ -59,14 +59,17 @@ def proposal_queryset() -> QuerySet[Proposal]:
 
 
 def search(queryset: QuerySet[Proposal], text: str) -> QuerySet[Proposal]:
-    """Full-text search of title and body: PostgreSQL tsvector (web-search syntax, ranked); icontains elsewhere."""
+    """Full-text search of title and body: PostgreSQL tsvector (web-search syntax, ranked); elsewhere (SQLite, the
+    embedded default) every word must appear (icontains, no stemming) in the title or the body."""
     text = (text or "").strip()
     if not text:
         return queryset
     if connection.vendor == "postgresql":
         query = SearchQuery(text, search_type="websearch", config="english")
         return queryset.filter(search_vector=query).annotate(rank=SearchRank(F("search_vector"), query))
-    return queryset.filter(Q(title__icontains=text) | Q(body__icontains=text))
+    for word in text.split():
+        queryset = queryset.filter(Q(title__icontains=word) | Q(body__icontains=word))
+    return queryset
 
 
 def normalize_address(value: str) -> str | None:
