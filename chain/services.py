@@ -424,3 +424,11 @@ def refresh_latest_votes(accounts: Iterable[str]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, [param])
         return cursor.rowcount
+
+
+def rebuild_latest_votes() -> int:
+    """LatestVotes recomputed for every account from the votes checkpoints, in one transaction: for
+    checkpoints written some other way than commit_range (fixtures, benchmark data sets). Returns the rows."""
+    with transaction.atomic():
+        LatestVotes.objects.all().delete()
+        return refresh_latest_votes(VotesCheckpoint.objects.values_list("account", flat=True).distinct())

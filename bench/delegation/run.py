@@ -153,6 +153,7 @@ def load(holders: int, delegates: int) -> dict[str, float]:
         SupplyCheckpoint,
         VotesCheckpoint,
     )
+    from chain.services import rebuild_latest_votes
     from delegation.models import DelegateStatement
 
     started = time.perf_counter()
@@ -172,6 +173,8 @@ def load(holders: int, delegates: int) -> dict[str, float]:
                    "created_at"), statements)
         django_cursor.execute(f"SELECT setval(pg_get_serial_sequence('{DelegateStatement._meta.db_table}', 'id'), "
                               f"{len(statements) + 1})")
+    rebuild_latest_votes()  # the indexer keeps it with the checkpoints; here they were copied in directly
+    with connection.cursor() as django_cursor:
         django_cursor.execute("ANALYZE")
     return {"generate_s": generated - started, "copy_s": time.perf_counter() - generated,
             "balance_rows": len(balances), "delegate_rows": len(delegations), "votes_rows": len(votes),

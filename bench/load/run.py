@@ -124,6 +124,13 @@ def seed_index(url: str, voters: list[str], holders: int, delegates: int) -> dic
         copy_rows(cur, "chain_balancecheckpoint", ("account", "block", "balance"), balances)
         copy_rows(cur, "chain_delegatecheckpoint", ("account", "block", "delegate"), delegations)
         copy_rows(cur, "chain_votescheckpoint", ("account", "block", "votes"), votes)
+        # chain_latestvotes (each account's last two votes checkpoints) is kept by the indexer with the
+        # checkpoints; copied in directly here, so filled the way chain migration 0003 fills it
+        cur.execute("INSERT INTO chain_latestvotes (account, block, votes, prev_block, prev_votes) "
+                    "SELECT t.account, t.block, t.votes, p.block, p.votes FROM chain_votescheckpoint t "
+                    "LEFT JOIN chain_votescheckpoint p ON p.account = t.account AND p.block = (SELECT MAX(q.block) "
+                    "FROM chain_votescheckpoint q WHERE q.account = t.account AND q.block < t.block) "
+                    "WHERE t.block = (SELECT MAX(m.block) FROM chain_votescheckpoint m WHERE m.account = t.account)")
         cur.execute("INSERT INTO chain_supplycheckpoint (block, total_supply) VALUES (1, %s)", [supply])
         copy_rows(cur, "delegation_delegatestatement",
                   ("id", "delegate", "version", "display_name", "statement", "statement_html", "interests", "links",
