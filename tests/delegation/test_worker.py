@@ -50,6 +50,9 @@ def worker(chain_settings, settings, tmp_path):
             process.wait()
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql",
+                    reason="a Celery worker process on the test database: the SQLite test database is in memory, "
+                           "visible to this process only")
 def test_a_worker_relays_from_the_default_queue(client, onchain, worker):
     assert not celery_app.conf.task_always_eager
     ctx = onchain.ctx
