@@ -142,7 +142,10 @@ def test_fast_path_agrees_with_eth_account(chain_settings, message, key_index, c
     low_s = (len(signature) == 132 and signature.startswith("0x") and all(c in "0123456789abcdefABCDEF"
                                                                            for c in signature[2:])
              and int(signature[66:130], 16) <= eip712.SECP256K1_N // 2)
-    if recovered == account.address and low_s:
+    # v is 27/28 (or 0/1): eth-account also reads a transaction-style EIP-155 v (e.g. 27 ^ 0x80 = 155 as chain
+    # id 60), which a typed-data signature never carries — the portal refuses it (one encoding per signature)
+    plain_v = low_s and int(signature[130:132], 16) in (0, 1, 27, 28)
+    if recovered == account.address and plain_v:
         from eth_account.messages import _hash_eip191_message, encode_typed_data
 
         digest = "0x" + bytes(_hash_eip191_message(encode_typed_data(full_message=typed))).hex()
