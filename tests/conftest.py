@@ -1,12 +1,20 @@
 """Shared fixtures: the real chain (chain.testing) wired into the portal's settings."""
 
+import os
 import uuid
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from chain.deploy import write_deployment_file
 
 pytest_plugins = ["chain.testing", "govapp.testing", "archive.testing"]
+
+# `make test` explores the same property-test examples on every run, so CI's verdict does not depend on luck;
+# HYPOTHESIS_PROFILE=explore searches new ones (and keeps failures in .hypothesis/ for replay).
+hypothesis_settings.register_profile("deterministic", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
 @pytest.fixture
