@@ -228,6 +228,18 @@ def _positions(count: int) -> str:
     return ",".join(map(str, range(1, count + 1)))
 
 
+def _joined_lowercase(addresses: list[str]) -> str:
+    """The addresses as one lowercase comma-separated text (checked in one regex pass; a bad one is named)."""
+    try:
+        joined = ",".join(addresses)
+    except TypeError:
+        joined = ""
+    if not _ADDRESSES.fullmatch(joined + ","):
+        for address in addresses:  # name the culprit
+            normalize_address(address)
+    return joined.lower()
+
+
 def voting_power_many(addresses: Iterable[str], block: int | None = None) -> dict[str, int]:
     """{address: votes at `block`} for many addresses in one query (keys as given).
 
@@ -243,14 +255,7 @@ def voting_power_many(addresses: Iterable[str], block: int | None = None) -> dic
     number = normalize_block(block)
     if not given:
         return {}
-    try:
-        joined = ",".join(given)
-    except TypeError:
-        joined = ""
-    if not _ADDRESSES.fullmatch(joined + ","):
-        for address in given:  # name the culprit
-            normalize_address(address)
-    accounts = joined.lower()
+    accounts = _joined_lowercase(given)
     if connection.vendor == "postgresql":
         if number is None:  # at the head every account's latest checkpoint is its figure: the index never
             votes, at_params = "l.votes", []  # holds one past head_block (written and rolled back with it)
@@ -300,14 +305,7 @@ def account_states_at(addresses: Iterable[str], block: int | None = None) -> dic
     number = normalize_block(block)
     if not given:
         return {}
-    try:
-        joined = ",".join(given)
-    except TypeError:
-        joined = ""
-    if not _ADDRESSES.fullmatch(joined + ","):
-        for address in given:  # name the culprit
-            normalize_address(address)
-    lowered = joined.lower().split(",")
+    lowered = _joined_lowercase(given).split(",")
     distinct = ",".join(dict.fromkeys(lowered))
     bound, bound_params = _bound(number)
     if connection.vendor == "postgresql":
