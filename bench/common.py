@@ -239,6 +239,16 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def copy_rows(cursor: Any, table: str, columns: tuple[str, ...], rows: Any) -> int:
+    """COPY `rows` (tuples in `columns` order) into `table` on a psycopg cursor; returns how many."""
+    count = 0
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
 def database_backends(url: str) -> list[int]:
     """Pids of the PostgreSQL backends connected to the database of `url`."""
     import psycopg

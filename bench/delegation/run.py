@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from eth_utils import keccak  # noqa: E402
 
-from bench.common import machine_info, result, write_json  # noqa: E402
+from bench.common import copy_rows, machine_info, result, write_json  # noqa: E402
 from bench.scratch_db import drop_database, recreate_database  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/govapp_bench_delegation"
@@ -74,15 +74,6 @@ def holder_address(i: int) -> str:
 
 
 
-
-
-def copy_rows(cursor, table: str, columns: tuple[str, ...], rows) -> int:
-    count = 0
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-            count += 1
-    return count
 
 
 # --- synthetic index ---------------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ import psycopg  # noqa: E402
 from bench.common import (  # noqa: E402
     children,
     collected_static_var_dir,
+    copy_rows,
     cpu_between,
     cpu_snapshot,
     database_backends,
@@ -80,15 +81,6 @@ LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 def log(message: str) -> None:
     print(message, flush=True)
-
-
-def copy_rows(cursor: psycopg.Cursor, table: str, columns: tuple[str, ...], rows) -> int:  # noqa: ANN001
-    count = 0
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-            count += 1
-    return count
 
 
 # --------------------------------------------------------------------------- seeding

@@ -46,8 +46,16 @@ sys.path.insert(0, str(REPO))
 import coincurve  # noqa: E402
 import psycopg  # noqa: E402
 
-from bench.common import machine_info, result, write_json  # noqa: E402
-from bench.scratch_db import admin_url, drop_database, recreate_database  # noqa: E402
+from bench.common import (  # noqa: E402
+    children,
+    copy_rows,
+    cpu_snapshot,
+    database_backends,
+    machine_info,
+    result,
+    write_json,
+)
+from bench.scratch_db import drop_database, recreate_database  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/govapp_votes_bench"
 VERIFYING_CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -62,12 +70,6 @@ def log(message: str) -> None:
 
 
 # --------------------------------------------------------------------------- database and environment
-
-
-
-
-
-
 def write_deployment(directory: Path) -> Path:
     path = directory / "deployment.json"
     contracts = {name: {"address": VERIFYING_CONTRACT if name == "UpgradeExecutor" else "0x" + f"{i + 1:040x}",
@@ -180,12 +182,6 @@ def bench_verification(count: int) -> dict:
 
 
 # --------------------------------------------------------------------------- 2. the synthetic index
-def copy_rows(cursor, table: str, columns: tuple[str, ...], rows) -> None:
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
 def load_index(url: str, voters: list[str]) -> int:
     """Checkpoints for every voter at CHECKPOINT_BLOCK; returns the total supply."""
     votes: dict[str, int] = {}
@@ -262,29 +258,9 @@ def start_gunicorn(env: dict[str, str], workers: int, port: int) -> subprocess.P
     raise RuntimeError("gunicorn did not start")
 
 
-def _proc_cpu(pid: int) -> float:
-    """utime + stime of a process, in seconds (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        found += [int(x) for x in task.read_text().split()]
-    return found
-
-
 def server_cpu(master: int, url: str) -> dict[int, float]:
     """CPU seconds so far of the gunicorn master and workers and of the database's backends, by pid."""
-    pids = [master, *_children(master)]
-    _, name = admin_url(url)
-    with psycopg.connect(admin_url(url)[0], autocommit=True) as conn:
-        pids += [row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [name])]
-    return {pid: _proc_cpu(pid) for pid in pids}
+    return cpu_snapshot([master, *children(master), *database_backends(url)])
 
 
 def cpu_used(before: dict[int, float], after: dict[int, float], pids: set[int] | None = None) -> float:
@@ -292,7 +268,7 @@ def cpu_used(before: dict[int, float], after: dict[int, float], pids: set[int] |
 
 
 def gunicorn_pids(master: int) -> set[int]:
-    return {master, *_children(master)}
+    return {master, *children(master)}
 
 
 def warm_up(port: int, workers: int, singles: list[bytes], batches: list[bytes]) -> None:
