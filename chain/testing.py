@@ -15,6 +15,7 @@ Each pytest-xdist worker gets its own anvil. No Django needed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,21 @@ def rpc(w3: Web3, method: str, *params: Any) -> Any:
     if response.get("error"):
         raise RuntimeError(f"{method} failed: {response['error']}")
     return response.get("result")
+
+
+def sign_typed(key: str, typed_data: dict[str, Any]) -> str:
+    """What a wallet's eth_signTypedData_v4 returns for `typed_data` (as JSON would carry it) signed by `key`."""
+    return Account.sign_typed_data(key, full_message=json.loads(json.dumps(typed_data))).signature.to_0x_hex()
+
+
+def index_chain() -> int:
+    """Index the chain up to its head with the portal's indexer (needs Django); returns the indexed head."""
+    from chain.indexer import follow_once
+    from chain.selectors import indexer_status
+
+    result = follow_once(respect_backoff=False)
+    assert result["status"] == "ok", result
+    return int(indexer_status()["head_block"])
 
 
 @dataclass

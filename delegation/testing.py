@@ -7,18 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.test import Client
-from eth_account import Account
 
 from chain.deploy import TOKEN_UNIT
+from chain.testing import sign_typed  # noqa: F401 - shared test helpers, imported from here too
 
 #: Dev accounts used as holders/delegates here (0 deploys and owns the token, 1 executes, 2 relays,
 #: 4 is the browser wallet, 7-9 guardians).
 HOLDER, DELEGATE, OTHER = 3, 5, 6
-
-
-def sign_typed(key: str, typed_data: dict[str, Any]) -> str:
-    """What eth_signTypedData_v4 returns for `typed_data` signed by `key`."""
-    return Account.sign_typed_data(key, full_message=json.loads(json.dumps(typed_data))).signature.to_0x_hex()
 
 
 @dataclass

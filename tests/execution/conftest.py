@@ -12,7 +12,10 @@ from web3 import Web3
 
 from archive.services import record_final_tally
 from archive.testing import archive_flushable  # noqa: F401 - autouse: transactional tests may flush the archive
-from chain.testing import TEST_DELAY_SECONDS
+from chain.testing import (
+    TEST_DELAY_SECONDS,
+    sign_typed,  # noqa: F401 - shared test helpers, imported from here too
+)
 from execution import engine
 from execution.models import Execution
 from proposals import services
@@ -29,11 +32,6 @@ PAYLOADS = {ProposalKind.OS_UPGRADE: OS_PAYLOAD, ProposalKind.PARAMETER_CHANGE: 
             ProposalKind.TREASURY_GRANT: GRANT_PAYLOAD}
 EMPTY_ROOT = "0x" + "00" * 32
 COUNCIL_INDICES = (7, 8, 9)
-
-
-def sign_typed(key: str, typed_data: dict[str, Any]) -> str:
-    """What eth_signTypedData_v4 returns for `typed_data` signed by `key`."""
-    return Account.sign_typed_data(key, full_message=typed_data).signature.to_0x_hex()
 
 
 def author():

@@ -15,6 +15,7 @@ from accounts.models import User
 from archive.models import ArchiveEntry
 from archive.testing import archive_flushable  # noqa: F401 - autouse: lets flushes empty the archive
 from chain.deploy import TOKEN_UNIT
+from chain.testing import index_chain, sign_typed  # noqa: F401 - shared test helpers, imported from here too
 from proposals import services
 from proposals.lifecycle import ProposalKind, ProposalStatus
 from proposals.models import Endorsement, Proposal, Revision, StatusChange, TechnicalReview
@@ -27,21 +28,6 @@ NO_POWER = 8
 OS_PAYLOAD = {"program_hash": "0x" + "ab" * 32, "config_hash": "0x" + "cd" * 32, "os_version": "0.14.0",
               "snips": ["SNIP-12", "snip-15"]}
 GRANT_RECIPIENT = "0x" + "12" * 20
-
-
-def sign_typed(key: str, typed_data: dict[str, Any]) -> str:
-    """What eth_signTypedData_v4 returns for `typed_data` signed by `key`."""
-    return Account.sign_typed_data(key, full_message=typed_data).signature.to_0x_hex()
-
-
-def index_chain() -> int:
-    """Index the chain up to its head; returns the indexed head block."""
-    from chain.indexer import follow_once
-    from chain.selectors import indexer_status
-
-    result = follow_once(respect_backoff=False)
-    assert result["status"] == "ok", result
-    return int(indexer_status()["head_block"])
 
 
 @dataclass

@@ -33,7 +33,7 @@ from accounts.models import SignInNonce, User
 from archive.models import ArchiveEntry, Document
 from chain.deploy import TOKEN_UNIT, write_deployment_file
 from chain.signing import typed_data_for
-from chain.testing import ChainContext, rpc
+from chain.testing import ChainContext, index_chain, rpc, sign_typed  # noqa: F401 - shared test helpers, imported from here too
 from delegation.models import DelegateStatement, RelayedDelegation
 from execution.models import Execution, VetoSignature
 from proposals.lifecycle import ProposalKind, ProposalStatus
@@ -51,20 +51,6 @@ GENEROUS_RATE_LIMITS = {"address": "100000/minute", "ip": "100000/minute"}
 #: Models whose row counts make up the observable state of the portal.
 COUNTED = (Proposal, Revision, StatusChange, Endorsement, TechnicalReview, Vote, Tally, Execution, VetoSignature,
            DelegateStatement, RelayedDelegation, Document, ArchiveEntry, SignInNonce, User)
-
-
-def sign_typed(key: str, typed_data: dict[str, Any]) -> str:
-    """What eth_signTypedData_v4 returns for `typed_data` signed by `key`."""
-    return Account.sign_typed_data(key, full_message=typed_data).signature.to_0x_hex()
-
-
-def index_chain() -> int:
-    from chain.indexer import follow_once
-    from chain.selectors import indexer_status
-
-    result = follow_once(respect_backoff=False)
-    assert result["status"] == "ok", result
-    return int(indexer_status()["head_block"])
 
 
 @dataclass

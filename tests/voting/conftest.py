@@ -18,6 +18,7 @@ from archive.testing import archive_flushable  # noqa: F401 - autouse: lets flus
 from chain import eip712
 from chain.deploy import TOKEN_UNIT
 from chain.signing import typed_data_for
+from chain.testing import index_chain, sign_typed  # noqa: F401 - shared test helpers, imported from here too
 from proposals import selectors as proposal_selectors
 from proposals import services as proposal_services
 from proposals.lifecycle import ProposalKind, ProposalStatus
@@ -37,19 +38,7 @@ def T(tokens: int | float) -> int:  # noqa: N802 - reads like a unit
     return int(tokens * TOKEN_UNIT)
 
 
-def index_chain() -> int:
-    """Index the chain up to its head (chain.indexer.follow_once); returns the indexed head."""
-    from chain.indexer import follow_once
-    from chain.selectors import indexer_status
-
-    result = follow_once(respect_backoff=False)
-    assert result["status"] == "ok", result
-    return int(indexer_status()["head_block"])
-
-
-def sign(key: str, typed_data: dict[str, Any]) -> str:
-    """What eth_signTypedData_v4 returns for `typed_data` signed by `key`."""
-    return Account.sign_typed_data(key, full_message=typed_data).signature.to_0x_hex()
+sign = sign_typed  # the name these tests use
 
 
 def vote_typed(number: int, voter: str, support: int = 1, reason: str = "", timestamp: int | None = None
