@@ -12,6 +12,7 @@ PYTEST_ARGS ?= -n 2
 .PHONY: run test lint deps fmt artifacts check-artifacts bench bench-report clean
 
 deps: $(VENV)/.installed node_modules/.installed
+	@$(PY) chain/native/build.py
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

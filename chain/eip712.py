@@ -10,6 +10,8 @@ the revision hash).
 
 Hashing is done here with precomputed type hashes (the messages are flat structs of atomic types)
 and recovery with coincurve, about 6x faster than eth-account's generic path; tests check both agree.
+Where chain/native/_fastvote is built (`make deps`), keccak256, checksum_address and recover_address_bytes
+are its C functions (the same libraries called without ctypes/cffi in between; see _native_module).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from eth_utils import to_checksum_address
 
 
 def _keccak_functions() -> tuple[Any, Any]:
-    """(keccak256, the plain pycryptodome form). keccak256 calls pycryptodome's C core through ctypes with
-    a per-thread state that is reset, not re-created (about 1.2 us a hash instead of 3.3 us through
-    Crypto.Hash.keccak's objects); the plain form is the fallback and the reference of the tests."""
+    """(keccak256, the plain pycryptodome form), used where the native module is not built. keccak256 calls
+    pycryptodome's C core through ctypes with a per-thread state that is reset, not re-created (about 1.2 us
+    a hash instead of 3.3 us through Crypto.Hash.keccak's objects); the plain form is the fallback and the
+    reference of the tests."""
     try:
         from Crypto.Hash import keccak as module
     except ImportError:  # pragma: no cover - pycryptodome comes with eth-account
@@ -373,6 +376,88 @@ def _address_recoverer() -> Callable[[bytes, bytes], bytes | None]:
 #: recover_address_bytes(digest, r ‖ s ‖ recid) -> the signer's 20 address bytes, or None when nothing
 #: recovers. No range checks of r and s (low-s): the caller makes them.
 recover_address_bytes = _address_recoverer()
+
+
+# --------------------------------------------------------------------------- the C fast path
+def _native_module() -> Any | None:
+    """chain/native/_fastvote (built by `make deps`: chain/native/build.py) wired to the libraries loaded here,
+    or None when it is not built or any of its functions differs from the Python one it replaces. It makes no
+    crypto of its own: keccak256 calls pycryptodome's C core and recover_address libsecp256k1 (coincurve's
+    build), handed over as function addresses; what it saves is the ctypes/cffi calls and the Python between
+    them (one C call for parse, recover, serialize and keccak of an address)."""
+    try:
+        import ctypes
+
+        from coincurve._libsecp256k1 import ffi, lib
+        from coincurve.context import GLOBAL_CONTEXT
+        from coincurve.flags import EC_UNCOMPRESSED
+        from Crypto.Hash import keccak as keccak_module
+
+        from chain.native import _fastvote
+    except ImportError:
+        return None
+    try:
+        raw = ctypes.CDLL(keccak_module._raw_keccak_lib._name)  # already loaded: the same handle, never unloaded
+
+        def c_address(function: Any) -> int:
+            return ctypes.cast(function, ctypes.c_void_p).value
+
+        def cffi_address(pointer: Any) -> int:
+            return int(ffi.cast("uintptr_t", pointer))
+
+        _fastvote.setup(c_address(raw.keccak_init), c_address(raw.keccak_reset), c_address(raw.keccak_absorb),
+                        c_address(raw.keccak_digest),
+                        cffi_address(lib.secp256k1_ecdsa_recoverable_signature_parse_compact),
+                        cffi_address(lib.secp256k1_ecdsa_recover), cffi_address(lib.secp256k1_ec_pubkey_serialize),
+                        cffi_address(GLOBAL_CONTEXT.ctx), EC_UNCOMPRESSED)  # GLOBAL_CONTEXT lives as long as coincurve
+        if _native_differs(_fastvote):
+            import warnings
+
+            warnings.warn("chain/native/_fastvote differs from the Python path; not used (rebuild: make deps)",
+                          RuntimeWarning, stacklevel=2)
+            return None
+    except (OSError, AttributeError, TypeError, ValueError, RuntimeError):  # pragma: no cover - another layout
+        return None
+    return _fastvote
+
+
+def _native_differs(native: Any) -> bool:
+    """Whether the native functions give anything else than the references on a few inputs (a stale or
+    miscompiled build): keccak at the edges of its 136-byte block, EIP-55 in every accepted and refused
+    form, the recovery of a real signature and of garbage."""
+    data = bytes(range(256)) * 4
+    for size in (0, 1, 31, 32, 64, 135, 136, 137, 271, 272, 1000):
+        if native.keccak256(data[:size]) != keccak256_reference(data[:size]):
+            return True
+    if native.keccak256(bytearray(b"abc")) != keccak256_reference(b"abc"):
+        return True
+    address = "0x" + keccak256_reference(b"address")[-20:].hex()
+    mixed = to_checksum(address)
+    for value in (address, address.upper().replace("0X", "0x"), mixed, mixed.swapcase().replace("0X", "0x"),
+                  "0x" + "0" * 40, "0x" + "g" * 40, address[:-1], address + "0", "0X" + address[2:], None, 1):
+        if native.checksum_address(value) != checksum_address(value):
+            return True
+    key = coincurve.PrivateKey(keccak256_reference(b"self-check key"))
+    message_digest = keccak256_reference(b"self-check message")
+    signature = key.sign_recoverable(message_digest, hasher=None)
+    other_recid = signature[:64] + bytes([1 - signature[64]])  # recovers another key
+    for rsv in (signature, other_recid, bytes(65), signature[:64] + b"\x04", signature[:64]):
+        if native.recover_address(message_digest, rsv) != _coincurve_address_bytes(message_digest, rsv):
+            return True
+    signer = keccak256_reference(key.public_key.format(compressed=False)[1:])[-20:]
+    return native.recover_address(message_digest, signature) != signer
+
+
+#: the Python (ctypes/cffi) forms: what is used without the native module, and kept for its tests
+keccak256_python, checksum_address_python = keccak256, checksum_address
+recover_address_bytes_python = recover_address_bytes
+
+#: the native module in use (tests check it is when it is built), or None: then the Python functions stay.
+NATIVE = _native_module()
+if NATIVE is not None:
+    keccak256 = NATIVE.keccak256
+    checksum_address = NATIVE.checksum_address
+    recover_address_bytes = NATIVE.recover_address
 
 
 def domain(chain_id: int, verifying_contract: str, *, name: str = DOMAIN_NAME,
