@@ -226,6 +226,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 
+# --- Casting single votes (voting.groupcommit, voting.fastlane) ----------------------------------------
+# Concurrent single votes in one web process are stored together, up to this many per transaction (0 or 1:
+# each in its own). Only a threaded server (gunicorn gthread) has concurrent requests in one process.
+VOTE_GROUP_COMMIT_MAX = env.int("VOTE_GROUP_COMMIT_MAX", default=64)
+
 # --- Rate limits on writes (govapp/ratelimit.py) -------------------------------------------------
 # Every POST/PUT/PATCH/DELETE counts against the client IP and the signed-in address; past a limit: 429
 # "rate_limited" with Retry-After. "<count>/<unit>" (second, minute, hour, day; "1000/10s"); "off" = none.

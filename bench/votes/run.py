@@ -14,8 +14,10 @@ postgres://postgres@127.0.0.1:5432/govapp_votes_bench; dropped and re-created, d
    total supply at one block, written straight into the indexer's tables (chain.models) instead of creating
    100,000 delegations on a chain; 1 voter in 20 delegated to another voter (so the override path runs);
 3. proposals in Voting (the snapshot at that block), --votes voters each, every vote pre-signed (coincurve);
-4. gunicorn (--workers sync workers) + PostgreSQL on loopback; --clients client processes with http.client
-   (keep-alive where the server allows it) POST /api/votes/ one vote per request: accepted votes/s, p50/p99;
+4. gunicorn (--workers gthread workers of --threads threads, as deployed; --threads 1: sync workers) +
+   PostgreSQL on loopback; --clients client processes of --connections threads with http.client (keep-alive)
+   POST /api/votes/ one vote per request: accepted votes/s, p50/p99, and how many votes the group commit
+   stored per transaction;
    then POST /api/votes/batch (--batch-size votes per request) for the second proposal;
    each accepted vote is also a Foundation archive entry, as in production;
 5. the final tally recomputed from --tally-votes stored votes (COPY into voting_vote): the single SQL
@@ -41,6 +43,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))
 
 import coincurve  # noqa: E402
@@ -85,7 +88,9 @@ def django_env(url: str, deployment: Path, *, production: bool = False) -> dict[
                DB_CONN_MAX_AGE="600")
     if production:  # DEBUG off (no query log), with throw-away secrets so the production checks pass; the
         # write rate limits (govapp.ratelimit) off: they would throttle the clients, not measure the votes
-        env.update(DEBUG="false", RATE_LIMIT_ENABLED="false", SECRET_KEY="bench-" + coincurve.PrivateKey().secret.hex(),
+        # LOG_LEVEL=ERROR: the floor step's refusals would otherwise log a warning each
+        env.update(DEBUG="false", RATE_LIMIT_ENABLED="false", LOG_LEVEL="ERROR",
+                   SECRET_KEY="bench-" + coincurve.PrivateKey().secret.hex(),
                    ALLOWED_HOSTS="127.0.0.1,localhost", SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false")
         for name in ("DEPLOYER", "EXECUTOR", "RELAYER", "COUNCIL_RELAY"):
             env[f"{name}_PRIVATE_KEY"] = "0x" + coincurve.PrivateKey().secret.hex()
@@ -240,10 +245,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(env: dict[str, str], workers: int, port: int) -> subprocess.Popen:
+def start_gunicorn(env: dict[str, str], workers: int, port: int, threads: int) -> subprocess.Popen:
+    # threads > 1: gthread workers (keep-alive; concurrent requests of one worker share a group commit)
+    worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else ["--worker-class",
+                                                                                                  "sync"]
     command = [str(REPO / ".venv" / "bin" / "gunicorn"), "govapp.wsgi:application", "--workers", str(workers),
-               "--bind", f"127.0.0.1:{port}", "--worker-class", "sync", "--log-level", "warning",
-               "--backlog", "2048", "--timeout", "120"]
+               "--bind", f"127.0.0.1:{port}", *worker_class, "--log-level", "warning",
+               "--backlog", "2048", "--timeout", "120", "--config", str(HERE / "gunicorn_conf.py")]
     process = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -288,7 +296,21 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def _client(args: tuple) -> tuple[float, float, list[float], dict[int, int], str]:
-    port, path, bodies, barrier_at = args
+    """One client process: `connections` threads, each POSTing its share of the bodies one after the other on
+    its own keep-alive connection (reconnecting when a sync worker closes it)."""
+    port, path, bodies, barrier_at, connections = args
+    if connections > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(connections) as pool:
+            parts = list(pool.map(_client, [(port, path, bodies[i::connections], barrier_at, 1)
+                                            for i in range(connections)]))
+        statuses: dict[int, int] = {}
+        for part in parts:
+            for code, n in part[3].items():
+                statuses[code] = statuses.get(code, 0) + n
+        return (min(p[0] for p in parts), max(p[1] for p in parts), [x for p in parts for x in p[2]], statuses,
+                next((p[4] for p in parts if p[4]), ""))
     while time.time() < barrier_at:
         time.sleep(0.001)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -314,11 +336,11 @@ def _client(args: tuple) -> tuple[float, float, list[float], dict[int, int], str
     return started, time.perf_counter(), latencies, statuses, sample
 
 
-def run_clients(port: int, path: str, bodies: list[bytes], clients: int) -> dict:
+def run_clients(port: int, path: str, bodies: list[bytes], clients: int, connections: int = 1) -> dict:
     slices = [bodies[i::clients] for i in range(clients)]
     barrier_at = time.time() + 1.0
     with multiprocessing.get_context("fork").Pool(clients) as pool:
-        results = pool.map(_client, [(port, path, s, barrier_at) for s in slices])
+        results = pool.map(_client, [(port, path, s, barrier_at, connections) for s in slices])
     start = min(r[0] for r in results)
     end = max(r[1] for r in results)
     latencies = sorted(x for r in results for x in r[2])
@@ -362,9 +384,13 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--votes", type=int, default=100_000, help="votes over HTTP, per endpoint")
     parser.add_argument("--verify", type=int, default=20_000, help="signatures in the verification benchmark")
-    parser.add_argument("--clients", type=int, default=6, help="client processes for the single-vote run")
+    parser.add_argument("--clients", type=int, default=2, help="client processes for the single-vote run")
     parser.add_argument("--batch-clients", type=int, default=2, help="client processes for the batch run")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=16,
+                        help="threads per gunicorn worker (gthread); 1: sync workers, no group commit")
+    parser.add_argument("--connections", type=int, default=8,
+                        help="concurrent connections per client process in the single-vote run")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--tally-votes", type=int, default=1_000_000)
     parser.add_argument("--skip", action="append", default=[], choices=["verify", "http", "batch", "tally"])
@@ -438,17 +464,35 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
         connection.close()
 
         port = free_port()
-        server = start_gunicorn(django_env(url, deployment, production=True), args.workers, port)
+        group_stats = workdir / "group-commit.jsonl"  # written by gunicorn_conf.worker_exit
+        server = start_gunicorn(dict(django_env(url, deployment, production=True),
+                                     BENCH_GROUP_STATS_FILE=str(group_stats)), args.workers, port, args.threads)
         try:
             warm_up(port, args.workers, warm_singles, warm_batches)
-            for step, path, bodies, clients, status in (
-                    ("http", "/api/votes/", singles, args.clients, 201),
-                    ("batch", "/api/votes/batch", batches, args.batch_clients, 200)):
+            if "http" not in args.skip:
+                # The floor of one request: the same route, clients and server refusing an empty vote (400
+                # malformed_vote: HTTP, Django, DRF, the JSON body; no signature, no database) — no vote can
+                # cost less than this.
+                floor_requests = min(max(len(singles) // 4, 1000), 20_000)
+                before = server_cpu(server.pid, url)
+                r = run_clients(port, "/api/votes/", [b"{}"] * floor_requests, args.clients, args.connections)
+                floor_cpu = cpu_used(before, server_cpu(server.pid, url)) / floor_requests * 1000
+                floor_rate = r["requests"] / r["seconds"]
+                report.append(f"HTTP floor (the same requests refused before any work, 400 malformed_vote): "
+                              f"{floor_rate:,.0f} requests/s, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms; server "
+                              f"CPU {floor_cpu:.2f} ms per request; statuses {r['statuses']}")
+                log(report[-1])
+                results.append(result("HTTP floor: an empty vote refused (no signature, no database)",
+                                       f"{floor_rate:,.0f} requests/s, p99 {r['p99']:.1f} ms; server CPU "
+                                       f"{floor_cpu:.2f} ms/request", round(floor_rate), "requests/s"))
+            for step, path, bodies, clients, connections, status in (
+                    ("http", "/api/votes/", singles, args.clients, args.connections, 201),
+                    ("batch", "/api/votes/batch", batches, args.batch_clients, 1, 200)):
                 if step in args.skip:
                     continue
                 load_before = os.getloadavg()[0]
                 before = server_cpu(server.pid, url)
-                r = run_clients(port, path, bodies, clients)
+                r = run_clients(port, path, bodies, clients, connections)
                 after = server_cpu(server.pid, url)
                 cpu = cpu_used(before, after) or float("nan")
                 web = cpu_used(before, after, gunicorn_pids(server.pid))
@@ -462,7 +506,8 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
                     report.append(f"HTTP single votes: {accepted:,} accepted of {r['requests']:,} in "
                                   f"{r['seconds']:.1f}s = {rate:,.0f} votes/s; latency p50 {r['p50']:.1f} ms, "
                                   f"p99 {r['p99']:.1f} ms "
-                                  f"({args.workers} gunicorn workers, {args.clients} clients); server CPU "
+                                  f"({args.workers} gunicorn workers × {args.threads} threads, "
+                                  f"{args.clients} clients × {args.connections} connections); server CPU "
                                   f"{per_vote:.2f} ms per vote (gunicorn {web / max(accepted, 1) * 1000:.2f}, "
                                   f"PostgreSQL {(cpu - web) / max(accepted, 1) * 1000:.2f}) = "
                                   f"{max(accepted, 1) / cpu:,.0f} votes per CPU-second; {load}{problem}")
@@ -483,6 +528,12 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
                 log(report[-1])
         finally:
             stop(server)
+        if group_stats.exists():
+            counts = [json.loads(line) for line in group_stats.read_text().splitlines()]
+            groups, grouped = sum(c["groups"] for c in counts), sum(c["votes"] for c in counts)
+            report.append(f"group commit (single votes, warm-up included): {grouped:,} votes in {groups:,} "
+                          f"transactions = {grouped / max(groups, 1):.1f} votes per transaction")
+            log(report[-1])
 
         agree = True
         for number in numbers[:2]:
