@@ -954,20 +954,21 @@ def _store_ballots(ballots: list[Ballot], now: datetime) -> list[Receipt | Domai
     return outcomes
 
 
-def _store_group(ballots: list[Ballot]) -> list[Receipt | DomainError]:
-    """The group commit's flush: one ballot takes the single-vote path, more the set-based store."""
-    now = timezone.now()
-    if len(ballots) == 1:
+def _store_group(items: list[tuple[Ballot, datetime]]) -> list[Receipt | DomainError]:
+    """The group commit's flush: one ballot takes the single-vote path, more the set-based store (stored at the
+    latest of their requests' times)."""
+    if len(items) == 1:
+        ballot, now = items[0]
         try:
-            return [_store_one(_with_power(ballots[0]), now)]
+            return [_store_one(_with_power(ballot), now)]
         except DomainError as exc:
             return [exc]
-    return _store_ballots(ballots, now)
+    return _store_ballots([ballot for ballot, _ in items], max(now for _, now in items))
 
 
 #: The single votes of concurrent requests in this process, stored together (voting.groupcommit). Groups of
 #: at most VOTE_GROUP_COMMIT_MAX ballots; 0 or 1 turns it off (each vote in its request's own transaction).
-_group_commit: GroupCommit[Ballot, Receipt] = GroupCommit(_store_group, max_group=BATCH_MAX_VOTES)
+_group_commit: GroupCommit[tuple[Ballot, datetime], Receipt] = GroupCommit(_store_group, max_group=BATCH_MAX_VOTES)
 
 
 def _store_single(ballot: Ballot, now: datetime) -> Receipt:
@@ -976,7 +977,7 @@ def _store_single(ballot: Ballot, now: datetime) -> Receipt:
         # inside the caller's transaction the vote must be stored by this connection, in that transaction
         return _store_one(_with_power(ballot), now)
     _group_commit.max_group = max_group
-    return _group_commit.submit(ballot)
+    return _group_commit.submit((ballot, now))
 
 
 # --------------------------------------------------------------------------- reads used by the API and pages

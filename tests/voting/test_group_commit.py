@@ -64,6 +64,17 @@ def _submit_in_order(commit: GroupCommit, items: list, pool: ThreadPoolExecutor,
     return futures
 
 
+def _results(futures: list) -> list:
+    """Each future's result, or 'ExceptionType: message' for the exception it raised."""
+    results = []
+    for future in futures:
+        try:
+            results.append(future.result(10))
+        except Exception as exc:  # noqa: BLE001 - what each caller got is the point
+            results.append(f"{type(exc).__name__}: {exc}")
+    return results
+
+
 # --------------------------------------------------------------------------- the mechanism
 def test_waiting_items_are_flushed_together_and_each_caller_gets_its_own_outcome():
     def flush(items):
@@ -74,14 +85,9 @@ def test_waiting_items_are_flushed_together_and_each_caller_gets_its_own_outcome
     with ThreadPoolExecutor(8) as pool:
         futures = _submit_in_order(commit, list(range(1, 8)), pool)
         gated.gate.set()
-        outcomes = []
-        for future in futures:
-            try:
-                outcomes.append(future.result(10))
-            except ValueError as exc:
-                outcomes.append(str(exc))
+        outcomes = _results(futures)
     assert gated.groups == [[1], [2, 3, 4, 5, 6, 7]]  # the first alone (it was leading), then the rest at once
-    assert outcomes == [10, 20, "refused 3", 40, 50, "refused 6", 70]
+    assert outcomes == [10, 20, "ValueError: refused 3", 40, 50, "ValueError: refused 6", 70]
     assert (commit.groups, commit.items) == (2, 7)
     assert not commit._leading and not commit._waiting
 
@@ -111,14 +117,9 @@ def test_a_failing_flush_raises_in_every_caller_of_its_group_and_the_next_group_
     with ThreadPoolExecutor(6) as pool:
         futures = _submit_in_order(commit, ["a", "b", "c", "d", "e"], pool)
         gated.gate.set()
-        results = []
-        for future in futures:
-            try:
-                results.append(future.result(10))
-            except RuntimeError as exc:
-                results.append(f"error: {exc}")
+        results = _results(futures)
     assert calls == [["a"], ["b", "c"], ["d", "e"]]
-    assert results == ["a", "error: database went away", "error: database went away", "d", "e"]
+    assert results == ["a", "RuntimeError: database went away", "RuntimeError: database went away", "d", "e"]
     assert commit.submit("f") == "f"  # not stuck: the next caller leads at once
 
 
