@@ -226,7 +226,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 
-# --- Casting single votes (voting.groupcommit, voting.fastlane) ----------------------------------------
+# --- Casting single votes (voting.groupcommit) -----------------------------------------------------------
 # Concurrent single votes in one web process are stored together, up to this many per transaction (0 or 1:
 # each in its own). Only a threaded server (gunicorn gthread) has concurrent requests in one process.
 VOTE_GROUP_COMMIT_MAX = env.int("VOTE_GROUP_COMMIT_MAX", default=64)

@@ -50,6 +50,12 @@ Tally
     power at the snapshot; else Passed when For > Against, else Rejected. The final totals, the
     outcome and the Merkle root of the counted vote ids (voting.merkle) go into the TALLY_FINAL entry.
 
+Group commit (``cast_vote``/``cast_snapshot_vote`` in a threaded web server): the single votes that the threads
+of one process cast at the same moment are stored together by the set-based store of ``cast_votes`` — one
+transaction, one archive append, one Tally update — in the order they arrived (voting.groupcommit); each
+caller still gets its own receipt or refusal once its vote is committed. Inside a caller's transaction, on
+SQLite, or with VOTE_GROUP_COMMIT_MAX <= 1, a vote is stored alone, in the caller's connection.
+
 Locks (always taken in this order, so there is no deadlock): the voters' advisory locks (the voter and,
 for an override, the delegate) → the archive's append lock (inside archive.services.record) → the Tally
 row. close_voting takes the archive lock first, then the Tally row.
@@ -972,7 +978,7 @@ _group_commit: GroupCommit[tuple[Ballot, datetime], Receipt] = GroupCommit(_stor
 
 
 def _store_single(ballot: Ballot, now: datetime) -> Receipt:
-    max_group = int(getattr(settings, "VOTE_GROUP_COMMIT_MAX", 64) or 0)
+    max_group = int(settings.VOTE_GROUP_COMMIT_MAX or 0)
     if max_group <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
         # inside the caller's transaction the vote must be stored by this connection, in that transaction
         return _store_one(_with_power(ballot), now)

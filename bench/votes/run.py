@@ -88,8 +88,7 @@ def django_env(url: str, deployment: Path, *, production: bool = False) -> dict[
                DB_CONN_MAX_AGE="600")
     if production:  # DEBUG off (no query log), with throw-away secrets so the production checks pass; the
         # write rate limits (govapp.ratelimit) off: they would throttle the clients, not measure the votes
-        # LOG_LEVEL=ERROR: the floor step's refusals would otherwise log a warning each
-        env.update(DEBUG="false", RATE_LIMIT_ENABLED="false", LOG_LEVEL="ERROR",
+        env.update(DEBUG="false", RATE_LIMIT_ENABLED="false",
                    SECRET_KEY="bench-" + coincurve.PrivateKey().secret.hex(),
                    ALLOWED_HOSTS="127.0.0.1,localhost", SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false")
         for name in ("DEPLOYER", "EXECUTOR", "RELAYER", "COUNCIL_RELAY"):
@@ -472,7 +471,7 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
             if "http" not in args.skip:
                 # The floor of one request: the same route, clients and server refusing an empty vote (400
                 # malformed_vote: HTTP, Django, DRF, the JSON body; no signature, no database) — no vote can
-                # cost less than this.
+                # cost less than this. As in production, each refusal also logs its "Bad Request" warning.
                 floor_requests = min(max(len(singles) // 4, 1000), 20_000)
                 before = server_cpu(server.pid, url)
                 r = run_clients(port, "/api/votes/", [b"{}"] * floor_requests, args.clients, args.connections)

@@ -151,7 +151,6 @@ def _cast(item):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_single_votes_grouped_store_what_the_same_votes_one_by_one_store(chain_settings, settings,
                                                                                     monkeypatch):
-    settings.VOTE_GROUP_COMMIT_MAX = 64
     world = build_world(chain_settings)
     single, grouped = world.proposals
     base = int(time.time()) - 60
