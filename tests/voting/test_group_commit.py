@@ -189,7 +189,7 @@ def test_concurrent_single_votes_grouped_store_what_the_same_votes_one_by_one_st
 
 @pytest.mark.django_db(transaction=True)
 def test_many_threads_voting_at_once_all_get_their_receipt_and_the_tally_adds_up(chain_settings, settings):
-    """No gate: real contention from 24 threads (every holder votes, then re-votes), groups form as they may."""
+    """No gate: real contention from 12 threads (each vote sent twice, then re-votes); groups form as they may."""
     settings.VOTE_GROUP_COMMIT_MAX = 64
     world = build_world(chain_settings, proposals=1)
     proposal = world.proposals[0]
