@@ -304,12 +304,8 @@ def _client(args: tuple) -> tuple[float, float, list[float], dict[int, int], str
         with ThreadPoolExecutor(connections) as pool:
             parts = list(pool.map(_client, [(port, path, bodies[i::connections], barrier_at, 1)
                                             for i in range(connections)]))
-        statuses: dict[int, int] = {}
-        for part in parts:
-            for code, n in part[3].items():
-                statuses[code] = statuses.get(code, 0) + n
-        return (min(p[0] for p in parts), max(p[1] for p in parts), [x for p in parts for x in p[2]], statuses,
-                next((p[4] for p in parts if p[4]), ""))
+        return (min(p[0] for p in parts), max(p[1] for p in parts), [x for p in parts for x in p[2]],
+                _summed_statuses(parts), next((p[4] for p in parts if p[4]), ""))
     while time.time() < barrier_at:
         time.sleep(0.001)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -335,6 +331,15 @@ def _client(args: tuple) -> tuple[float, float, list[float], dict[int, int], str
     return started, time.perf_counter(), latencies, statuses, sample
 
 
+def _summed_statuses(parts: list[tuple]) -> dict[int, int]:
+    """The clients' {HTTP status: count} added up."""
+    statuses: dict[int, int] = {}
+    for part in parts:
+        for code, n in part[3].items():
+            statuses[code] = statuses.get(code, 0) + n
+    return statuses
+
+
 def run_clients(port: int, path: str, bodies: list[bytes], clients: int, connections: int = 1) -> dict:
     slices = [bodies[i::clients] for i in range(clients)]
     barrier_at = time.time() + 1.0
@@ -343,10 +348,7 @@ def run_clients(port: int, path: str, bodies: list[bytes], clients: int, connect
     start = min(r[0] for r in results)
     end = max(r[1] for r in results)
     latencies = sorted(x for r in results for x in r[2])
-    statuses: dict[int, int] = {}
-    for r in results:
-        for code, n in r[3].items():
-            statuses[code] = statuses.get(code, 0) + n
+    statuses = _summed_statuses(results)
     samples = [r[4] for r in results if r[4]]
     return {"seconds": end - start, "requests": len(latencies), "statuses": statuses,
             "p50": latencies[len(latencies) // 2] * 1000, "p99": latencies[int(len(latencies) * 0.99)] * 1000,
