@@ -17,8 +17,8 @@ postgres://postgres@127.0.0.1:5432/govapp_load_bench; dropped and re-created, dr
 3. every vote the run may need pre-signed (EIP-712, coincurve): each (voter, voting proposal) pair once,
    shuffled — every vote a simulated user casts is real, distinct and valid;
 4. an anvil node (so /healthz sees a chain), Redis (the Celery broker /healthz checks) and gunicorn (--workers
-   sync workers, DEBUG off with throw-away secrets, collected static files, rate limits off — the whole load
-   comes from one IP) on loopback;
+   gthread workers of --threads threads as deployed, DEBUG off with throw-away secrets, collected static files,
+   rate limits off — the whole load comes from one IP) on loopback;
 5. locust, headless, in a subprocess: --users users (spawned at --spawn-rate/s) for --duration seconds, each
    waiting 0.5–1.5 s between requests, reading the pages and the API and casting votes (weights in
    bench/load/locustfile.py). Every response is checked (200 for reads, 201 for votes);
@@ -321,7 +321,9 @@ def main() -> int:  # noqa: C901 - one script, read top to bottom
     parser.add_argument("--users", type=int, default=24, help="simulated users (default 24)")
     parser.add_argument("--spawn-rate", type=float, default=8.0, help="users started per second")
     parser.add_argument("--duration", type=int, default=75, help="seconds of load, spawn included (default 75)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (default 4)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="threads per worker, gthread as in docker-compose.yml (default 4; 1: sync workers)")
     parser.add_argument("--wait", type=float, nargs=2, default=(0.5, 1.5), metavar=("MIN", "MAX"),
                         help="think time between a user's requests, seconds (default 0.5 1.5)")
     parser.add_argument("--voters", type=int, default=2_500, help="voters with power (default 2,500)")
@@ -339,8 +341,8 @@ def main() -> int:  # noqa: C901 - one script, read top to bottom
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     machine = machine_info(url, args.redis_url)
     workdir = Path(tempfile.mkdtemp(prefix="govapp-load-bench-"))
-    log(f"load test: {args.users} users for {args.duration} s, {args.workers} gunicorn workers; "
-        f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in load_average())}")
+    log(f"load test: {args.users} users for {args.duration} s, {args.workers} gunicorn workers × {args.threads} "
+        f"threads; {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in load_average())}")
 
     from bench.votes.run import voter, write_deployment
     from chain.anvil import AnvilProcess
@@ -392,7 +394,7 @@ def main() -> int:  # noqa: C901 - one script, read top to bottom
         server_env["GOVAPP_VAR_DIR"] = str(collected_static_var_dir(server_env))
         log(f"static files collected (or reused) in {time.perf_counter() - started:.1f} s")
         port = free_port()
-        server = start_gunicorn(server_env, args.workers, port, probe="/healthz")
+        server = start_gunicorn(server_env, args.workers, port, probe="/healthz", threads=args.threads)
         warm_up(port, args.workers, numbers, voting_numbers)
 
         summary_path = workdir / "summary.json"
@@ -450,7 +452,8 @@ def main() -> int:  # noqa: C901 - one script, read top to bottom
         if args.json:
             write_json(args.json, "load", results_of(summary, cpu, errors, problems, args, load), machine,
                        extra={"summary": summary, "cpu_seconds": cpu, "load_average": load,
-                              "users": args.users, "duration_s": args.duration, "workers": args.workers})
+                              "users": args.users, "duration_s": args.duration, "workers": args.workers,
+                              "threads": args.threads})
         return 1 if errors else 0
     finally:
         if server is not None:

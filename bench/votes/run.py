@@ -33,8 +33,6 @@ import http.client
 import json
 import multiprocessing
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,8 +52,12 @@ from bench.common import (  # noqa: E402
     copy_rows,
     cpu_snapshot,
     database_backends,
+    free_port,
     machine_info,
+    production_env,
     result,
+    start_gunicorn,
+    stop_process,
     write_json,
 )
 from bench.scratch_db import drop_database, recreate_database  # noqa: E402
@@ -88,11 +90,7 @@ def django_env(url: str, deployment: Path, *, production: bool = False) -> dict[
                DB_CONN_MAX_AGE="600")
     if production:  # DEBUG off (no query log), with throw-away secrets so the production checks pass; the
         # write rate limits (govapp.ratelimit) off: they would throttle the clients, not measure the votes
-        env.update(DEBUG="false", RATE_LIMIT_ENABLED="false",
-                   SECRET_KEY="bench-" + coincurve.PrivateKey().secret.hex(),
-                   ALLOWED_HOSTS="127.0.0.1,localhost", SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false")
-        for name in ("DEPLOYER", "EXECUTOR", "RELAYER", "COUNCIL_RELAY"):
-            env[f"{name}_PRIVATE_KEY"] = "0x" + coincurve.PrivateKey().secret.hex()
+        env = dict(production_env(env), RATE_LIMIT_ENABLED="false")
     return env
 
 
@@ -238,33 +236,6 @@ def open_proposals(count: int) -> list[int]:
 
 
 # --------------------------------------------------------------------------- 4. HTTP
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_gunicorn(env: dict[str, str], workers: int, port: int, threads: int) -> subprocess.Popen:
-    # threads > 1: gthread workers (keep-alive; concurrent requests of one worker share a group commit)
-    worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else ["--worker-class",
-                                                                                                  "sync"]
-    command = [str(REPO / ".venv" / "bin" / "gunicorn"), "govapp.wsgi:application", "--workers", str(workers),
-               "--bind", f"127.0.0.1:{port}", *worker_class, "--log-level", "warning",
-               "--backlog", "2048", "--timeout", "120", "--config", str(HERE / "gunicorn_conf.py")]
-    process = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/api/votes/proposals/1/results")
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError("gunicorn did not start")
-
-
 def server_cpu(master: int, url: str) -> dict[int, float]:
     """CPU seconds so far of the gunicorn master and workers and of the database's backends, by pid."""
     return cpu_snapshot([master, *children(master), *database_backends(url)])
@@ -284,14 +255,6 @@ def warm_up(port: int, workers: int, singles: list[bytes], batches: list[bytes])
     proposal of their own that nothing else counts."""
     run_clients(port, "/api/votes/", singles, workers * 2)
     run_clients(port, "/api/votes/batch", batches, workers * 2)
-
-
-def stop(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _client(args: tuple) -> tuple[float, float, list[float], dict[int, int], str]:
@@ -467,7 +430,9 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
         port = free_port()
         group_stats = workdir / "group-commit.jsonl"  # written by gunicorn_conf.worker_exit
         server = start_gunicorn(dict(django_env(url, deployment, production=True),
-                                     BENCH_GROUP_STATS_FILE=str(group_stats)), args.workers, port, args.threads)
+                                     BENCH_GROUP_STATS_FILE=str(group_stats)), args.workers, port,
+                                probe=f"/api/votes/proposals/{numbers[0]}/results",
+                                extra_args=("--config", str(HERE / "gunicorn_conf.py")), threads=args.threads)
         try:
             warm_up(port, args.workers, warm_singles, warm_batches)
             if "http" not in args.skip:
@@ -528,7 +493,7 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
                                           rate >= 4000))
                 log(report[-1])
         finally:
-            stop(server)
+            stop_process(server)
         if group_stats.exists():
             counts = [json.loads(line) for line in group_stats.read_text().splitlines()]
             groups, grouped = sum(c["groups"] for c in counts), sum(c["votes"] for c in counts)
