@@ -230,6 +230,9 @@ CELERY_TIMEZONE = "UTC"
 # Concurrent single votes in one web process are stored together, up to this many per transaction (0 or 1:
 # each in its own). Only a threaded server (gunicorn gthread) has concurrent requests in one process.
 VOTE_GROUP_COMMIT_MAX = env.int("VOTE_GROUP_COMMIT_MAX", default=64)
+# POST /api/votes/ and /api/votes/snapshot answered without URL resolution and DRF (voting.fastpath), with the
+# same checks, reply and headers; false sends them the usual way.
+VOTE_FAST_PATH = env.bool("VOTE_FAST_PATH", default=True)
 
 # --- Rate limits on writes (govapp/ratelimit.py) -------------------------------------------------
 # Every POST/PUT/PATCH/DELETE counts against the client IP and the signed-in address; past a limit: 429

@@ -1,6 +1,10 @@
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "govapp.settings")
-application = get_wsgi_application()
+django.setup(set_prefix=False)  # as django.core.wsgi.get_wsgi_application, with our handler
+
+from govapp.handlers import GovappWSGIHandler  # noqa: E402 - needs the apps loaded
+
+application = GovappWSGIHandler()

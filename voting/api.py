@@ -49,9 +49,7 @@ class CastVoteView(_VoteAPIView):
                     "same voter replaces the earlier one. 201 with the receipt {id (the EIP-712 digest), weight, "
                     f"replaced, archive_sequence, ...}}. Error codes: {_ERRORS}.")
     def post(self, request: Request) -> Response:
-        body = _object(request.data)
-        receipt = services.cast_vote(body.get("typed_data"), body.get("signature"))
-        return Response(receipt.as_dict(), status=status.HTTP_201_CREATED)
+        return Response(*cast_reply(_object(request.data)))
 
 
 class CastProposalVoteView(_VoteAPIView):
@@ -95,9 +93,7 @@ class SnapshotVoteView(_VoteAPIView):
                     "{id, ipfs, relayer}; errors are non-2xx JSON {error: {code, message}}.",
         examples=[OpenApiExample("reply", value={"id": "0x…", "ipfs": None, "relayer": None}, response_only=True)])
     def post(self, request: Request) -> Response:
-        receipt = services.cast_snapshot_vote(_object(request.data))
-        return Response({"id": receipt.vote.id, "ipfs": None, "relayer": None,
-                         "receipt": receipt.as_dict()}, status=status.HTTP_200_OK)
+        return Response(*snapshot_reply(_object(request.data)))
 
 
 class VoteDetailView(_VoteAPIView):
@@ -249,6 +245,18 @@ class VoteCsvView(_VoteAPIView):
                                          content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="proposal-{proposal.number}-votes.csv"'
         return response
+
+
+def cast_reply(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """POST /api/votes/ once the body is a JSON object: (reply, status). Shared by the view and voting.fastpath."""
+    receipt = services.cast_vote(body.get("typed_data"), body.get("signature"))
+    return receipt.as_dict(), status.HTTP_201_CREATED
+
+
+def snapshot_reply(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """POST /api/votes/snapshot once the body is a JSON object: (reply, status). Shared as cast_reply is."""
+    receipt = services.cast_snapshot_vote(body)
+    return {"id": receipt.vote.id, "ipfs": None, "relayer": None, "receipt": receipt.as_dict()}, status.HTTP_200_OK
 
 
 def _object(data: Any) -> dict[str, Any]:

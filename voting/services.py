@@ -131,6 +131,11 @@ PREPARE: bool = bool(getattr(settings, "VOTING_PREPARED_STATEMENTS", True))
 def _raw_cursor() -> Any:
     """A psycopg cursor on Django's connection (same transaction) with server-side binding: arrays travel
     as one value each, and the statements are prepared after a few uses."""
+    raw = connection.connection
+    if raw is not None and raw.broken and not connection.in_atomic_block:
+        # Lost (PostgreSQL restarted, the backend was terminated). Django closes such a connection at the end
+        # of the request only when its own cursor wrapper saw the error, which these cursors bypass.
+        connection.close()
     connection.ensure_connection()
     return psycopg.Cursor(connection.connection)
 
@@ -277,37 +282,97 @@ def check_reason(reason: str) -> None:
 _PROPOSAL_FIELDS = ("id", "number", "kind", "status", "snapshot_block", "voting_starts_at", "voting_ends_at")
 _PROPOSAL_SQL = (
     f"SELECT {', '.join('p.' + f for f in _PROPOSAL_FIELDS)}, "  # noqa: S608 - constants
-    "EXISTS (SELECT 1 FROM voting_tally t WHERE t.proposal_id = p.id) FROM proposals_proposal p WHERE p.number = %s"
+    "EXISTS (SELECT 1 FROM voting_tally t WHERE t.proposal_id = p.id) FROM proposals_proposal p "
+    "WHERE p.number = ANY(%b::int4[])"
 )
+
+#: Proposals in Voting by number, shared by the single votes of this process's requests (the group-commit
+#: path only). An open vote's proposal does not change: proposals.lifecycle leaves Voting only after
+#: voting_ends_at, and an entry is not used past that moment. Even so, each group's flush re-reads the proposals
+#: of its ballots in one query (_revalidated) and stores nothing on a copy that differs from the row.
+_open_proposals: dict[int, Proposal] = {}
+
+
+def _proposal_key(proposal: Proposal) -> tuple[Any, ...]:
+    return tuple(getattr(proposal, name) for name in _PROPOSAL_FIELDS)
 
 
 class _ProposalCache:
     """Proposals by number, for one request: the fields voting reads (the others deferred), and whether the
-    Tally exists, in ONE prepared statement (PostgreSQL) instead of an ORM query compiled per vote."""
+    Tally exists, in ONE prepared statement (PostgreSQL) instead of an ORM query compiled per vote. With
+    `shared`, a proposal in Voting is also kept for later requests (_open_proposals)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: dict[int, Proposal] | None = None) -> None:
         self._by_number: dict[int, Proposal | None] = {}
+        self._shared = shared
 
     @staticmethod
-    def _load(number: int) -> Proposal | None:
+    def load_many(numbers: Iterable[int]) -> dict[int, Proposal]:
+        numbers = sorted({n for n in numbers if 0 < n < 2**31})
+        if not numbers:
+            return {}
         if connection.vendor != "postgresql":
-            return Proposal.objects.select_related("tally").filter(number=number).first()
+            return {p.number: p for p in Proposal.objects.select_related("tally").filter(number__in=numbers)}
         with _raw_cursor() as cursor:
-            cursor.execute(_PROPOSAL_SQL, [number], prepare=PREPARE)
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        proposal = Proposal.from_db(connection.alias, _PROPOSAL_FIELDS, row[:-1])
-        proposal._has_tally = row[-1]
-        return proposal
+            cursor.execute(_PROPOSAL_SQL, [numbers], prepare=PREPARE)
+            rows = cursor.fetchall()
+        proposals = {}
+        for row in rows:
+            proposal = Proposal.from_db(connection.alias, _PROPOSAL_FIELDS, row[:-1])
+            proposal._has_tally = row[-1]
+            proposals[proposal.number] = proposal
+        return proposals
+
+    def _shared_hit(self, number: int) -> Proposal | None:
+        proposal = self._shared.get(number) if self._shared is not None else None
+        if proposal is not None and time.time() <= proposal.voting_ends_at.timestamp():
+            return proposal
+        return None
 
     def get(self, number: int) -> Proposal:
         if number not in self._by_number:
-            self._by_number[number] = self._load(number) if 0 < number < 2**31 else None
+            proposal = self._shared_hit(number)
+            if proposal is None:
+                proposal = self.load_many([number]).get(number)
+                if self._shared is not None:
+                    _share(self._shared, number, proposal)
+            self._by_number[number] = proposal
         proposal = self._by_number[number]
         if proposal is None:
             raise NotFoundError(f"There is no proposal {number}.", code="unknown_proposal")
         return proposal
+
+
+def _share(shared: dict[int, Proposal], number: int, proposal: Proposal | None) -> None:
+    if proposal is not None and proposal.status == ProposalStatus.VOTING and proposal.voting_ends_at is not None:
+        shared[number] = proposal
+    else:
+        shared.pop(number, None)
+
+
+def _revalidated(items: list[tuple[Ballot, datetime]]) -> list[DomainError | None]:
+    """The group flush's check of the proposals its ballots were checked against (from _open_proposals): one
+    query; a ballot whose proposal row differs (or is gone) is checked again against the row as it is now and
+    refused if that fails. Returns, per item, None (go on) or the refusal."""
+    fresh = _ProposalCache.load_many(ballot.proposal.number for ballot, _ in items)
+    refusals: list[DomainError | None] = []
+    for ballot, now in items:
+        number = ballot.proposal.number
+        current = fresh.get(number)
+        if current is not None and _proposal_key(current) == _proposal_key(ballot.proposal):
+            refusals.append(None)
+            continue
+        _share(_open_proposals, number, current)
+        if current is None:
+            refusals.append(NotFoundError(f"There is no proposal {number}.", code="unknown_proposal"))
+            continue
+        ballot.proposal = current
+        try:
+            _check_ballot(ballot, now.timestamp())
+            refusals.append(None)
+        except DomainError as exc:
+            refusals.append(exc)
+    return refusals
 
 
 def _utc(moment: datetime) -> str:
@@ -879,7 +944,7 @@ def cast_vote(typed_data: Any, signature: Any, *, proposal_number: int | None = 
               now: datetime | None = None) -> Receipt:
     """Verify, check and count one signed portal Vote; refusals raise DomainError (nothing stored)."""
     now = now or timezone.now()
-    ballot = _portal_ballot(typed_data, signature, now.timestamp(), _ProposalCache(), proposal_number)
+    ballot = _portal_ballot(typed_data, signature, now.timestamp(), _single_proposals(), proposal_number)
     return _store_single(ballot, now)
 
 
@@ -893,7 +958,7 @@ def cast_snapshot_vote(envelope: Any, *, now: datetime | None = None) -> Receipt
     2 Against, 3 Abstain. The vote id is the EIP-712 digest.
     """
     now = now or timezone.now()
-    ballot = _snapshot_ballot(envelope, now.timestamp(), _ProposalCache())
+    ballot = _snapshot_ballot(envelope, now.timestamp(), _single_proposals())
     return _store_single(ballot, now)
 
 
@@ -961,15 +1026,21 @@ def _store_ballots(ballots: list[Ballot], now: datetime) -> list[Receipt | Domai
 
 
 def _store_group(items: list[tuple[Ballot, datetime]]) -> list[Receipt | DomainError]:
-    """The group commit's flush: one ballot takes the single-vote path, more the set-based store (stored at the
-    latest of their requests' times)."""
-    if len(items) == 1:
-        ballot, now = items[0]
+    """The group commit's flush: the ballots' proposals re-read (_revalidated); then one ballot takes the
+    single-vote path, more the set-based store (stored at the latest of their requests' times)."""
+    outcomes: list[Receipt | DomainError | None] = list(_revalidated(items))
+    valid = [i for i, refusal in enumerate(outcomes) if refusal is None]
+    if len(valid) == 1:
+        ballot, now = items[valid[0]]
         try:
-            return [_store_one(_with_power(ballot), now)]
+            outcomes[valid[0]] = _store_one(_with_power(ballot), now)
         except DomainError as exc:
-            return [exc]
-    return _store_ballots([ballot for ballot, _ in items], max(now for _, now in items))
+            outcomes[valid[0]] = exc
+    elif valid:
+        stored = _store_ballots([items[i][0] for i in valid], max(items[i][1] for i in valid))
+        for i, outcome in zip(valid, stored, strict=True):
+            outcomes[i] = outcome
+    return outcomes  # type: ignore[return-value]
 
 
 #: The single votes of concurrent requests in this process, stored together (voting.groupcommit). Groups of
@@ -977,12 +1048,21 @@ def _store_group(items: list[tuple[Ballot, datetime]]) -> list[Receipt | DomainE
 _group_commit: GroupCommit[tuple[Ballot, datetime], Receipt] = GroupCommit(_store_group, max_group=BATCH_MAX_VOTES)
 
 
+def _grouped() -> bool:
+    """Whether this request's single vote goes through the group commit (and so may use _open_proposals)."""
+    # inside the caller's transaction the vote must be stored by this connection, in that transaction
+    return (int(settings.VOTE_GROUP_COMMIT_MAX or 0) > 1 and connection.vendor == "postgresql"
+            and not connection.in_atomic_block)
+
+
+def _single_proposals() -> _ProposalCache:
+    return _ProposalCache(_open_proposals if _grouped() else None)
+
+
 def _store_single(ballot: Ballot, now: datetime) -> Receipt:
-    max_group = int(settings.VOTE_GROUP_COMMIT_MAX or 0)
-    if max_group <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
-        # inside the caller's transaction the vote must be stored by this connection, in that transaction
+    if not _grouped():
         return _store_one(_with_power(ballot), now)
-    _group_commit.max_group = max_group
+    _group_commit.max_group = int(settings.VOTE_GROUP_COMMIT_MAX)
     return _group_commit.submit((ballot, now))
 
 
