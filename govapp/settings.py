@@ -306,6 +306,7 @@ GOVERNANCE = {
 
 # Every handler redacts secrets (govapp.security.RedactSecretsFilter); Celery's own handlers get the filter
 # too (govapp/celery.py). Django's loggers propagate to the root handler instead of keeping Django's defaults.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -317,9 +318,11 @@ LOGGING = {
         "django.server": {"class": "logging.StreamHandler", "formatter": "django.server",
                           "filters": ["redact_secrets"]},
     },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # LOG_LEVEL for Django's loggers too (Django's defaults set INFO on "django"): ERROR silences the "Bad
+        # Request" warning django.request writes for every 4xx
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
     },
 }

@@ -70,3 +70,18 @@ def test_compose_file_has_every_service_with_health_conditions():
         assert "healthcheck" in services[name]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+@pytest.mark.parametrize(("level", "warns"), [(None, True), ("INFO", True), ("ERROR", False)])
+def test_log_level_decides_for_djangos_request_warnings(level, warns):
+    """django.request logs a warning for every 4xx: LOG_LEVEL=ERROR must silence it (a vote flood's refusals)."""
+    env = {k: v for k, v in os.environ.items() if k != "LOG_LEVEL"}
+    if level:
+        env["LOG_LEVEL"] = level
+    code = ("import django, logging; django.setup(); "
+            "print(logging.getLogger('django.request').isEnabledFor(logging.WARNING), "
+            "logging.getLogger('voting').isEnabledFor(logging.INFO))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(warns), str(level != "ERROR")]
