@@ -351,9 +351,9 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
     parser.add_argument("--clients", type=int, default=2, help="client processes for the single-vote run")
     parser.add_argument("--batch-clients", type=int, default=2, help="client processes for the batch run")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=16,
+    parser.add_argument("--threads", type=int, default=32,
                         help="threads per gunicorn worker (gthread); 1: sync workers, no group commit")
-    parser.add_argument("--connections", type=int, default=6,
+    parser.add_argument("--connections", type=int, default=16,
                         help="concurrent connections per client process in the single-vote run")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--tally-votes", type=int, default=1_000_000)
