@@ -62,6 +62,9 @@ def _routes_by_path() -> dict[str, tuple[type[APIView], Reply]]:
         if view_class.authentication_classes or view_class.permission_classes:
             raise ImproperlyConfigured(f"{view_class.__name__} authenticates or checks permissions: remove it "
                                        "from voting.fastpath.ROUTES")
+        # and it answers in JSON, which DRF picks for the Accept headers it takes only if JSON comes first
+        if not view_class.renderer_classes or not issubclass(view_class.renderer_classes[0], JSONRenderer):
+            raise ImproperlyConfigured(f"{view_class.__name__} does not render JSON first")
     return {reverse(name): route for name, route in ROUTES.items()}
 
 
@@ -130,6 +133,10 @@ def respond(request: HttpRequest) -> HttpResponse | None:
     response = HttpResponse(_RENDERER.render(data), status=status, content_type=_RENDERER.media_type)
     for name, value in headers.items():
         response[name] = value
-    response["Allow"] = ", ".join(view.allowed_methods)  # what DRF's finalize_response adds
-    patch_vary_headers(response, ["Accept"])
+    defaults = view.default_response_headers  # as DRF's finalize_response: Allow, and Vary: Accept with >1 renderer
+    vary = defaults.pop("Vary", None)
+    if vary is not None:
+        patch_vary_headers(response, [v.strip() for v in vary.split(",")])
+    for name, value in defaults.items():
+        response[name] = value
     return response

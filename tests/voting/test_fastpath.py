@@ -20,9 +20,10 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import request_finished, request_started
 from django.db import OperationalError, close_old_connections, connection, transaction
 from django.test import RequestFactory
+from rest_framework.renderers import JSONRenderer
 
 from govapp.wsgi import application
-from voting import fastpath, services
+from voting import api, fastpath, services
 from voting.models import Vote
 
 from .conftest import NO_TOKENS, nothing_stored, sign, vote_typed
@@ -92,7 +93,7 @@ def _both_ways(settings, environ: Environ) -> tuple[tuple, tuple, bool]:
     return replies[0], replies[1], taken
 
 
-def _cases(world, settings) -> dict[str, tuple[Environ, bool, str]]:
+def _cases(world) -> dict[str, tuple[Environ, bool, str]]:
     """name -> (request, taken by the fast path, the expected status line's code)."""
     proposal = world.proposals[0]
     typed, signature = world.vote(3, proposal, support=0, reason="Lean & mean")
@@ -100,7 +101,7 @@ def _cases(world, settings) -> dict[str, tuple[Environ, bool, str]]:
     unknown = vote_typed(999, world.address(3))
     zero = vote_typed(proposal.number, world.address(NO_TOKENS))
     envelope = snapshot_envelope(world, 4, proposal, choice=2)
-    browsable = any("Browsable" in name for name in settings.REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"])
+    browsable = any("Browsable" in cls.__name__ for cls in api.CastVoteView.renderer_classes)
     return {
         "accepted": (_environ(CAST, good), True, "201"),
         "accepted, Accept */*": (_environ(CAST, good, HTTP_ACCEPT="*/*"), True, "201"),
@@ -130,9 +131,19 @@ def _cases(world, settings) -> dict[str, tuple[Environ, bool, str]]:
     }
 
 
+@pytest.fixture(params=["as configured", "JSON only"])
+def renderers(request, monkeypatch) -> str:
+    """The views' renderers as this settings module has them (the browsable API too, with DEBUG) and as in
+    production (JSON only: DRF then sends no Vary: Accept)."""
+    if request.param == "JSON only":
+        for view_class, _ in fastpath.ROUTES.values():
+            monkeypatch.setattr(view_class, "renderer_classes", [JSONRenderer])
+    return request.param
+
+
 @pytest.mark.django_db
-def test_the_fast_path_answers_every_request_as_the_drf_view_does(world, settings):
-    for name, (environ, fast, code) in _cases(world, settings).items():
+def test_the_fast_path_answers_every_request_as_the_drf_view_does(world, settings, renderers):
+    for name, (environ, fast, code) in _cases(world).items():
         with nothing_stored():
             fast_reply, usual_reply, taken = _both_ways(settings, environ)
         assert taken is fast, name
@@ -140,7 +151,7 @@ def test_the_fast_path_answers_every_request_as_the_drf_view_does(world, setting
         assert _comparable(fast_reply) == _comparable(usual_reply), name
         assert "Content-Security-Policy" in fast_reply[1] and fast_reply[1]["X-Frame-Options"] == "DENY", name
     # and outside a rolled-back savepoint the vote is stored, once
-    status, _, body = _call(_cases(world, settings)["accepted"][0]())
+    status, _, body = _call(_cases(world)["accepted"][0]())
     assert status.startswith("201")
     assert Vote.objects.get(id=json.loads(body)["id"]).reason == "Lean & mean"
 
@@ -149,7 +160,7 @@ def test_the_fast_path_answers_every_request_as_the_drf_view_does(world, setting
 def test_the_fast_path_keeps_the_write_rate_limit_and_the_host_check(world, settings):
     settings.RATE_LIMIT_ENABLED = True
     settings.RATE_LIMITS = {"ip": "0/minute", "address": "0/minute"}  # every write refused
-    environ, _, _ = _cases(world, settings)["accepted"]
+    environ, _, _ = _cases(world)["accepted"]
     with nothing_stored():
         fast_reply, usual_reply, taken = _both_ways(settings, environ)
     assert taken and fast_reply[0].startswith("429") and int(fast_reply[1]["Retry-After"]) > 0
@@ -165,7 +176,7 @@ def test_the_fast_path_keeps_the_write_rate_limit_and_the_host_check(world, sett
 @pytest.mark.django_db
 def test_a_body_over_the_upload_limit_is_left_to_drf(world, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64
-    environ, _, _ = _cases(world, settings)["accepted"]
+    environ, _, _ = _cases(world)["accepted"]
     with nothing_stored():
         fast_reply, usual_reply, taken = _both_ways(settings, environ)
     assert not taken and _comparable(fast_reply) == _comparable(usual_reply)
