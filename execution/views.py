@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
 from execution import presentation, selectors
 from govapp.errors import DomainError
@@ -16,6 +17,7 @@ def _proposal(request: HttpRequest, number: int):
         return None, render(request, "execution/error.html", {"error": exc}, status=exc.status)
 
 
+@require_GET
 def proposal_page(request: HttpRequest, number: int) -> HttpResponse:
     proposal, error = _proposal(request, number)
     if error is not None:
@@ -23,6 +25,7 @@ def proposal_page(request: HttpRequest, number: int) -> HttpResponse:
     return render(request, "execution/proposal.html", {"proposal": proposal})
 
 
+@require_GET
 def panel_fragment(request: HttpRequest, number: int) -> HttpResponse:
     proposal, error = _proposal(request, number)
     if error is not None:
@@ -30,6 +33,7 @@ def panel_fragment(request: HttpRequest, number: int) -> HttpResponse:
     return render(request, "execution/_panel.html", presentation.panel_context(proposal, request))
 
 
+@require_GET
 def status_page(request: HttpRequest) -> HttpResponse:
     """Staff only: queue depths, indexer lag, transactions in flight, executions waiting or retrying."""
     if not (request.user.is_authenticated and request.user.is_staff):

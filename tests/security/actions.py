@@ -396,9 +396,9 @@ SIGNED_BODIES: dict[str, tuple[Callable[..., dict[str, Any]], str, Callable[[Wor
     "login": (login_body, "staff", lambda w: _url("accounts:login"), "signer_mismatch"),
 }
 
-#: Views that answer POST (no method restriction) but only read: a POST renders the same page and must change
-#: nothing. Listed so that a NEW view accepting POST fails the route check until it is put in the matrix or here.
-READ_VIEWS_ANSWERING_POST: dict[str, str] = {
+#: Plain (non-DRF) pages that only read: each refuses every write method with 405 (require_GET/require_safe).
+#: Any other view that answers a write method must be a row of the matrix (the route check).
+READ_PAGES: dict[str, str] = {
     "home": "home page",
     "healthz": "health report",
     "voting:page": "vote page (the vote itself is a signed API call)",
