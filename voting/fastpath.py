@@ -70,18 +70,19 @@ def _routes_by_path() -> dict[str, tuple[type[APIView], Reply]]:
 
 def _json_content_type(value: str) -> bool:
     media, _, params = value.partition(";")
-    if media.strip().lower() != _JSON:
+    if media.strip() != _JSON:  # exactly: another spelling goes the usual way, whatever DRF makes of it
         return False
     params = params.strip().lower().replace(" ", "")
     return params in ("", "charset=utf-8")
 
 
-def _json_accepted(value: str) -> bool:
-    """An Accept header for which DRF's negotiation picks the JSON renderer with no parameters (indent=...)."""
-    if not value.strip():
+def _json_accepted(value: str | None) -> bool:
+    """No Accept header, or one for which DRF's negotiation picks the JSON renderer with no parameters (indent=...):
+    media ranges spelled exactly as JSON satisfies them (DRF compares them case-sensitively)."""
+    if value is None:
         return True
-    ranges = [r.strip().lower() for r in value.split(",") if r.strip()]
-    return bool(ranges) and all(";" not in r and r in _JSON_ACCEPTED for r in ranges)
+    ranges = [r.strip() for r in value.split(",")]
+    return all(r in _JSON_ACCEPTED for r in ranges)
 
 
 def _body_object(request: HttpRequest) -> dict[str, Any] | None:
@@ -111,7 +112,7 @@ def respond(request: HttpRequest) -> HttpResponse | None:
         return None
     if not _json_content_type(request.META.get("CONTENT_TYPE", "")):
         return None
-    if not _json_accepted(request.META.get("HTTP_ACCEPT", "")):
+    if not _json_accepted(request.META.get("HTTP_ACCEPT")):
         return None
     body = _body_object(request)
     if body is None:

@@ -125,6 +125,9 @@ def _cases(world) -> dict[str, tuple[Environ, bool, str]]:
         "another charset": (_environ(CAST, good, content_type=JSON + "; charset=latin-1"), False, "201"),
         "form encoded": (_environ(CAST, "a=1", content_type="application/x-www-form-urlencoded"), False, "415"),
         "Accept with indent": (_environ(CAST, good, HTTP_ACCEPT=JSON + "; indent=4"), False, "201"),
+        "Accept empty": (_environ(CAST, good, HTTP_ACCEPT=""), False, "406"),
+        "Accept in capitals": (_environ(CAST, good, HTTP_ACCEPT="Application/JSON"), False, "201"),
+        "Content-Type in capitals": (_environ(CAST, good, content_type="Application/JSON"), False, "201"),
         "Accept text/html only": (_environ(CAST, good, HTTP_ACCEPT="text/html"), False,
                                   "201" if browsable else "406"),  # the browsable API, where it is on
         "another route": (_environ(f"/api/votes/proposals/{proposal.number}/", good), False, "201"),
