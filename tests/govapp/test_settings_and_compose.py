@@ -18,11 +18,13 @@ PROD_KEYS = {
 }
 
 
-def _django_setup(env_overrides: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in PROD_KEYS}
+def _django_setup(env_overrides: dict[str, str], tmp_path: Path, then: str = "print('started')",
+                  unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`django.setup()` in a fresh interpreter with these environment changes, then the code `then`."""
+    env = {k: v for k, v in os.environ.items() if k not in PROD_KEYS and k not in unset}
     env.update({"GOVAPP_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "govapp.settings"})
     env.update(env_overrides)
-    return subprocess.run([sys.executable, "-c", "import django; django.setup(); print('started')"],
+    return subprocess.run([sys.executable, "-c", f"import django; django.setup(); {then}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -73,15 +75,10 @@ def test_compose_file_has_every_service_with_health_conditions():
 
 
 @pytest.mark.parametrize(("level", "warns"), [(None, True), ("INFO", True), ("ERROR", False)])
-def test_log_level_decides_for_djangos_request_warnings(level, warns):
+def test_log_level_decides_for_djangos_request_warnings(level, warns, tmp_path):
     """django.request logs a warning for every 4xx: LOG_LEVEL=ERROR must silence it (a vote flood's refusals)."""
-    env = {k: v for k, v in os.environ.items() if k != "LOG_LEVEL"}
-    if level:
-        env["LOG_LEVEL"] = level
-    code = ("import django, logging; django.setup(); "
-            "print(logging.getLogger('django.request').isEnabledFor(logging.WARNING), "
-            "logging.getLogger('voting').isEnabledFor(logging.INFO))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = _django_setup({"LOG_LEVEL": level} if level else {}, tmp_path, unset=("LOG_LEVEL",), then=(
+        "import logging; print(logging.getLogger('django.request').isEnabledFor(logging.WARNING), "
+        "logging.getLogger('voting').isEnabledFor(logging.INFO))"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(warns), str(level != "ERROR")]
