@@ -254,7 +254,7 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
              _orm(_current_vote),
              "voting.services: read before storing a vote (a re-vote replaces it); voting_one_current_vote, the "
              "partial unique index, also guards the insert"),
-    HotQuery("tally of a proposal", ("voting_vote_list", "voting_vote_proposal_id"), _tally,
+    HotQuery("tally of a proposal", ("voting_vote_list",), _tally,
              "voting.services.recompute_totals: Σ power per support over the current votes (reads them all)"),
     HotQuery("proposal list, newest first", ("proposal_created",), _orm(_proposal_list),
              "proposals.selectors.proposal_queryset (home page, /proposals/, /api/proposals/)"),

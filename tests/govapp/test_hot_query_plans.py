@@ -68,6 +68,37 @@ def check_plans() -> None:
     rare = plans["archive full-text search, a rare term"]
     assert not uses(rare, "archive_archiveentry_pkey"), rare
 
+    check_vote_state_on_a_proposal_empty_at_analyze()
+
+
+def check_vote_state_on_a_proposal_empty_at_analyze() -> None:
+    """The current votes a store reads for its ballots (voting.services._STATE_SQL, one LATERAL seek per voter)
+    on a proposal that had no votes when voting_vote was last analyzed — every proposal's state when its vote
+    opens. The statistics then estimate one row for that proposal, and with an index on proposal_id alone the
+    planner seeked by the proposal and filtered the voter: every lookup read all of the proposal's votes,
+    O(votes²) per proposal until the next ANALYZE (a batch of 500 took 15 s at 73,000 votes). Voting migration
+    0003 dropped that index; each seek must use (proposal, voter)."""
+    from voting import services
+
+    proposal = hot_queries._proposal(100030)  # populate() gave it no votes, then ANALYZEd
+    voters = 4000
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO voting_vote (id, proposal_id, voter, support, reason, signed_timestamp, snapshot_block, "
+            "votes_power, override_balance, power, delegate, overridden, format, typed_data, signature, "
+            "contract_wallet, is_current, replaced_by, replaces, created_at) "
+            f"SELECT '0x' || lpad(to_hex(v), 64, '0'), %s, {hot_queries._address_sql('v')}, v %% 3, '', "
+            "1700000000 + v, 1, 1, 0, 1, '', 0, 'portal', '{}', '0x', false, true, '', '', now() "
+            "FROM generate_series(9000001, 9000000 + %s) v", [proposal.pk, voters])
+    addresses = [hot_queries.address(9_000_001 + i) for i in range(0, voters, 10)]
+    with services._raw_cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + services._STATE_SQL,
+                       {"full": addresses[:5], "addresses": addresses, "voters": addresses, "proposal": proposal.pk})
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    seeks = re.findall(r"Index Scan using (\w+) on voting_vote c\b", plan)
+    assert seeks and all(re.match(r"voting_(one_current_vote|vote_voter)\b", name) for name in seeks), plan
+    assert f"rows=1 loops={len(addresses)}" in plan, plan  # each voter found by one seek
+
 
 def test_uses_matches_index_names_only_where_a_node_scans_them():
     plan = "->  Bitmap Index Scan on voting_vote_proposal_id_38a89f80  (cost=0.00..83.69 rows=2037 width=0)"
