@@ -560,17 +560,21 @@ _STATE_SQL = """
            CASE WHEN v.voter = ANY(%(full)b::text[]) THEN v.typed_data END,
            CASE WHEN v.voter = ANY(%(full)b::text[]) THEN v.signature END, NULL
       FROM unnest(%(addresses)b::text[]) AS a(address)
-      JOIN LATERAL (SELECT * FROM voting_vote c WHERE c.proposal_id = %(proposal)s AND c.is_current
+      JOIN LATERAL (SELECT * FROM voting_vote c WHERE c.proposal_id = (SELECT %(proposal)s::int4) AND c.is_current
                        AND c.voter = a.address LIMIT 1) v ON true
     UNION ALL
     SELECT a.address, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, o.summed
       FROM unnest(%(voters)b::text[]) AS a(address)
-      JOIN LATERAL (SELECT SUM(c.override_balance) AS summed FROM voting_vote c WHERE c.proposal_id = %(proposal)s
-                       AND c.is_current AND c.override_balance > 0 AND c.delegate = a.address) o ON o.summed IS NOT NULL
+      JOIN LATERAL (SELECT SUM(c.override_balance) AS summed FROM voting_vote c
+                     WHERE c.proposal_id = (SELECT %(proposal)s::int4) AND c.is_current AND c.override_balance > 0
+                       AND c.delegate = a.address) o ON o.summed IS NOT NULL
 """
 # One index seek per address (LATERAL; LIMIT 1 keeps the planner from flattening it into a join over all the
-# proposal's votes — at most one current vote per voter by the unique index anyway): on the unique (proposal,
-# voter) WHERE is_current index and the partial overrides index, whatever the plan cache decides for the arrays.
+# proposal's votes — at most one current vote per voter by the unique index anyway): on the (proposal, voter)
+# indexes and the partial overrides index, whatever the plan cache decides for the arrays. The proposal is a
+# sub-SELECT so that the planner does not look it up in the statistics: a proposal that had no votes at the last
+# ANALYZE (each one, when its vote opens) is estimated at one row there, and any index leading with proposal_id
+# then looks as good as (proposal, voter) — a seek by proposal that reads all of its votes for each voter.
 
 
 class _State:
