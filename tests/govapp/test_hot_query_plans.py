@@ -92,6 +92,11 @@ def check_vote_state_on_a_proposal_empty_at_analyze() -> None:
             f"SELECT '0x' || lpad(to_hex(v), 64, '0'), %s, {hot_queries._address_sql('v')}, v %% 3, '', "
             "1700000000 + v, 1, 1, 0, 1, '', 0, 'portal', '{}', '0x', false, true, '', '', now() "
             "FROM generate_series(9000001, 9000000 + %s) v", [proposal.pk, voters])
+        # one voter in ten overrides its delegate (the next voter), for the totals' override join below
+        cursor.execute(f"UPDATE voting_vote SET override_balance = 1, delegate = {hot_queries._address_sql('v.n + 1')} "
+                       "FROM (SELECT id, ('x' || substr(id, 51))::bit(64)::bigint AS n FROM voting_vote "
+                       "WHERE proposal_id = %s) v WHERE voting_vote.id = v.id AND v.n %% 10 = 0",
+                       [proposal.pk])
     addresses = [hot_queries.address(9_000_001 + i) for i in range(0, voters, 10)]
     with services._raw_cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + services._STATE_SQL,
@@ -102,6 +107,17 @@ def check_vote_state_on_a_proposal_empty_at_analyze() -> None:
     assert f"rows=1 loops={len(addresses)}" in plan, plan  # each voter found by one seek
     # the proposal as the InitPlan's parameter, not a value the planner looks up in the statistics
     assert re.search(r"Index Cond: \(\(proposal_id = \$\d+\) AND", plan), plan
+
+    # the totals at the close (recompute_totals): the delegates' votes are probed by (proposal, voter) or hashed,
+    # never by proposal alone once per overriding vote
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + services._TOTALS_SQL, [proposal.pk, proposal.pk])
+        totals_plan = "\n".join(row[0] for row in cursor.fetchall())
+    probes = re.findall(r"Index (?:Only )?Scan using (\w+) on voting_vote d \(actual .*loops=(\d+)\)", totals_plan)
+    assert all(re.match(r"voting_(one_current_vote|vote_voter)\b", name) for name, loops in probes
+               if int(loops) > 1), totals_plan
+    assert services.recompute_totals(proposal)["overridden"] == voters // 10 - 1, totals_plan
+    assert len(re.findall(r"proposal_id = \$\d+", totals_plan)) >= 2, totals_plan  # both parts by the parameter
 
 
 def test_uses_matches_index_names_only_where_a_node_scans_them():
