@@ -148,26 +148,7 @@ class PowerView(_VoteAPIView):
         address = to_checksum_address(address)
         if proposal.snapshot_block is None:
             raise DomainError("The vote on this proposal has not opened.", code="voting_not_open", status=409)
-        return Response(power_info(proposal, address))
-
-
-def power_info(proposal: Any, address: str) -> dict[str, Any]:
-    """What the panel and the API show about one address's power on a proposal."""
-    from voting.models import Vote
-
-    power = services.power_at(address, proposal.snapshot_block, with_balance=True)
-    current = Vote.objects.filter(proposal_id=proposal.pk, voter=address, is_current=True).first()
-    overridden = int(current.overridden) if current else sum(
-        int(v) for v in Vote.objects.filter(proposal_id=proposal.pk, delegate=address, is_current=True)
-        .values_list("override_balance", flat=True))
-    return {
-        "address": address, "proposal": proposal.number, "snapshot_block": proposal.snapshot_block,
-        "votes": str(power.votes), "balance": str(power.balance or 0), "delegate": power.delegate,
-        "overrides_delegate": power.overrides, "override_balance": str(power.override_balance),
-        "power": str(power.power), "overridden_by_delegators": str(overridden),
-        "weight": str(max(power.power - overridden, 0)), "can_vote": power.power > 0,
-        "current_vote": selectors.vote_row(current) if current else None,
-    }
+        return Response(selectors.power_info(proposal, address))
 
 
 class VoteListPagination(LimitOffsetPagination):  # bounded offset

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 
 from govapp.errors import NotFoundError
 from proposals.models import Proposal, ProposalStatus
@@ -38,6 +39,43 @@ def votes_of(proposal: Proposal, *, support: str | None = None, include_replaced
                                 status=400)
         qs = qs.filter(support=WORD_SUPPORT[support])
     return qs.order_by("-created_at", "id")
+
+
+def current_votes_on(proposal_id: int) -> QuerySet[Vote]:
+    """The current votes of one proposal, for lookups of one voter or delegate in them. The proposal is a
+    one-row sub-SELECT, as in voting.services._STATE_SQL: a proposal that had no votes at the last ANALYZE (each
+    one when its vote opens) is estimated at one row, and with the value in hand the planner may then seek by
+    the proposal alone and filter the address, reading all of its votes per lookup."""
+    return Vote.objects.filter(proposal_id=RawSQL("SELECT CAST(%s AS integer)", (proposal_id,)), is_current=True)
+
+
+def current_vote(proposal_id: int, voter: str) -> Vote | None:
+    """The voter's counted vote on the proposal (voting_one_current_vote: at most one)."""
+    return current_votes_on(proposal_id).filter(voter=voter).first()
+
+
+def overriding_votes(proposal_id: int, delegate: str) -> QuerySet[Vote]:
+    """The current votes of the delegate's delegators who voted themselves (the delegator override): the
+    partial index voting_vote_overrides holds exactly these."""
+    return current_votes_on(proposal_id).filter(delegate=delegate, override_balance__gt=0)
+
+
+def power_info(proposal: Proposal, address: str) -> dict[str, Any]:
+    """What the vote panel and the API show about one address's power on a proposal (checksummed address)."""
+    from voting.services import power_at
+
+    power = power_at(address, proposal.snapshot_block, with_balance=True)
+    current = current_vote(proposal.pk, address)
+    overridden = int(current.overridden) if current else sum(
+        int(v) for v in overriding_votes(proposal.pk, address).values_list("override_balance", flat=True))
+    return {
+        "address": address, "proposal": proposal.number, "snapshot_block": proposal.snapshot_block,
+        "votes": str(power.votes), "balance": str(power.balance or 0), "delegate": power.delegate,
+        "overrides_delegate": power.overrides, "override_balance": str(power.override_balance),
+        "power": str(power.power), "overridden_by_delegators": str(overridden),
+        "weight": str(max(power.power - overridden, 0)), "can_vote": power.power > 0,
+        "current_vote": vote_row(current) if current else None,
+    }
 
 
 def vote_by_id(vote_id: str) -> Vote:

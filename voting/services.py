@@ -83,7 +83,7 @@ from archive.services import APPEND_LOCK_KEY, ArchiveError, record, record_many
 from chain.signing import VerifiedMessage, archive_artifact, typed_data_for
 from govapp.errors import ConflictError, DomainError, NotFoundError, PermissionDeniedError
 from proposals.models import Proposal, ProposalStatus
-from voting import merkle
+from voting import merkle, selectors
 from voting.groupcommit import GroupCommit
 from voting.models import SUPPORT_WORDS, Outcome, Support, Tally, Vote, VoteFormat
 from voting.signatures import verify_snapshot, verify_vote
@@ -1079,9 +1079,8 @@ def vote_template(proposal: Proposal, voter: str, *, support: int = Support.FOR,
     voter = to_checksum_address(voter)
     if timestamp is None:
         # now, but always later than the voter's stored vote, so that a quick re-vote replaces it
-        current = (Vote.objects.filter(proposal_id=proposal.pk, voter=voter, is_current=True)
-                   .values_list("signed_timestamp", flat=True).first())
-        timestamp = max(int(time.time()), (current or 0) + 1)
+        current = selectors.current_vote(proposal.pk, voter)
+        timestamp = max(int(time.time()), (current.signed_timestamp if current else 0) + 1)
     message = {"proposalId": proposal.number, "voter": voter, "support": int(support), "reason": reason,
                "timestamp": int(timestamp)}
     return typed_data_for("Vote", message)
