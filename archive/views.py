@@ -12,7 +12,7 @@ import nh3
 from django import forms
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from archive import selectors
 from archive.filters import ArchiveEntryFilter
@@ -40,7 +40,7 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
-@require_GET
+@require_safe
 def timeline(request: HttpRequest) -> HttpResponse:
     """All entries newest first, filtered and searched, 50 a page (keyset pages: ?before= / ?after=)."""
     filterset = ArchiveEntryFilter(request.GET, queryset=ArchiveEntry.objects.all())
@@ -75,7 +75,7 @@ def timeline(request: HttpRequest) -> HttpResponse:
     return render(request, "archive/timeline.html", context)
 
 
-@require_GET
+@require_safe
 def entry_detail(request: HttpRequest, sequence: int) -> HttpResponse:
     entry = get_object_or_404(ArchiveEntry, sequence=sequence)
     previous, following = selectors.neighbours(entry)
@@ -89,7 +89,7 @@ def entry_detail(request: HttpRequest, sequence: int) -> HttpResponse:
     })
 
 
-@require_GET
+@require_safe
 def export_jsonl(request: HttpRequest) -> StreamingHttpResponse:
     """The whole archive as JSON Lines (the last line is the head trailer), streamed."""
     response = StreamingHttpResponse(export_lines(), content_type="application/x-ndjson; charset=utf-8")
@@ -124,14 +124,14 @@ def _require_staff(request: HttpRequest) -> None:
         raise PermissionDeniedError("Only Foundation staff can publish documents.", code="archive_staff_only")
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def document_new(request: HttpRequest) -> HttpResponse:
     """Staff publish a document (CSRF-protected form). Everyone else gets 403."""
     try:
         _require_staff(request)
     except DomainError as error:
         return _error(request, error)
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return render(request, "archive/document_form.html", {"form": DocumentForm()})
     form = DocumentForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -154,7 +154,7 @@ def document_new(request: HttpRequest) -> HttpResponse:
     return redirect("archive:document_detail", pk=document.pk)
 
 
-@require_GET
+@require_safe
 def document_list(request: HttpRequest) -> HttpResponse:
     return render(request, "archive/document_list.html", {
         "documents": selectors.documents()[:200],
@@ -162,7 +162,7 @@ def document_list(request: HttpRequest) -> HttpResponse:
     })
 
 
-@require_GET
+@require_safe
 def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
     document = get_object_or_404(Document.objects.select_related("entry", "published_by"), pk=pk)
     html = ""
@@ -171,7 +171,7 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "archive/document_detail.html", {"document": document, "html": html})
 
 
-@require_GET
+@require_safe
 def document_content(request: HttpRequest, pk: int) -> HttpResponse:
     """The exact published bytes (their SHA-256 is in the archive entry), as a download."""
     document = Document.objects.filter(pk=pk).first()

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from eth_utils import is_address, to_checksum_address
 
 from delegation import charts, indexer, selectors
@@ -53,7 +53,7 @@ def _int_param(request: HttpRequest, name: str, default: int) -> int:
         return default
 
 
-@require_GET
+@require_safe
 def directory(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "")[:100]
     page = selectors.directory_page(search=search, sort=request.GET.get("sort", C.DEFAULT_SORT),
@@ -70,7 +70,7 @@ def directory(request: HttpRequest) -> HttpResponse:
         "needs_activation": activation, **_chain_context()})
 
 
-@require_GET
+@require_safe
 def delegate_detail(request: HttpRequest, address: str) -> HttpResponse:
     checksummed = _address_or_404(address)
     if checksummed != address:
@@ -93,7 +93,7 @@ def delegate_detail(request: HttpRequest, address: str) -> HttpResponse:
     })
 
 
-@require_GET
+@require_safe
 def statement_editor(request: HttpRequest) -> HttpResponse:
     """The form to publish (a new version of) one's statement; the wallet signs it in the browser."""
     current = None
@@ -109,7 +109,7 @@ def statement_editor(request: HttpRequest) -> HttpResponse:
     })
 
 
-@require_GET
+@require_safe
 def my_delegation(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return render(request, "delegation/my_delegation.html", {"mine": None, **_chain_context()})

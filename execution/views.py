@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from execution import presentation, selectors
 from govapp.errors import DomainError
@@ -17,7 +17,7 @@ def _proposal(request: HttpRequest, number: int):
         return None, render(request, "execution/error.html", {"error": exc}, status=exc.status)
 
 
-@require_GET
+@require_safe
 def proposal_page(request: HttpRequest, number: int) -> HttpResponse:
     proposal, error = _proposal(request, number)
     if error is not None:
@@ -25,7 +25,7 @@ def proposal_page(request: HttpRequest, number: int) -> HttpResponse:
     return render(request, "execution/proposal.html", {"proposal": proposal})
 
 
-@require_GET
+@require_safe
 def panel_fragment(request: HttpRequest, number: int) -> HttpResponse:
     proposal, error = _proposal(request, number)
     if error is not None:
@@ -33,7 +33,7 @@ def panel_fragment(request: HttpRequest, number: int) -> HttpResponse:
     return render(request, "execution/_panel.html", presentation.panel_context(proposal, request))
 
 
-@require_GET
+@require_safe
 def status_page(request: HttpRequest) -> HttpResponse:
     """Staff only: queue depths, indexer lag, transactions in flight, executions waiting or retrying."""
     if not (request.user.is_authenticated and request.user.is_staff):

@@ -13,7 +13,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from archive.selectors import proposal_trail_url
 from govapp.errors import DomainError
@@ -35,7 +35,7 @@ def _signin_required(request: HttpRequest, what: str) -> HttpResponse:
     return render(request, "proposals/signin_required.html", {"what": what}, status=403)
 
 
-@require_GET
+@require_safe
 def proposal_list(request: HttpRequest) -> HttpResponse:
     filterset = ProposalFilter(request.GET, queryset=selectors.proposal_queryset())
     context: dict[str, Any] = {"filter": filterset, "sorts": selectors.SORTS, "page": None,
@@ -82,7 +82,7 @@ def _detail_context(request: HttpRequest, proposal: Proposal) -> dict[str, Any]:
     }
 
 
-@require_GET
+@require_safe
 def proposal_detail(request: HttpRequest, number: int) -> HttpResponse:
     try:
         proposal = selectors.get_proposal(number)
@@ -97,11 +97,11 @@ def _form_page(request: HttpRequest, form: ProposalForm, *, proposal: Proposal |
                                                    "parameter_choices": parameter_choices()}, status=status)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def proposal_create(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return _signin_required(request, "submit a proposal")
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return _form_page(request, ProposalForm(initial={"kind": request.GET.get("kind", "")}))
     form = ProposalForm(request.POST)
     if not form.is_valid():
@@ -113,7 +113,7 @@ def proposal_create(request: HttpRequest) -> HttpResponse:
     return redirect(proposal.get_absolute_url())
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def proposal_edit(request: HttpRequest, number: int) -> HttpResponse:
     try:
         proposal = selectors.get_proposal(number)
@@ -121,7 +121,7 @@ def proposal_edit(request: HttpRequest, number: int) -> HttpResponse:
         return _error_page(request, error)
     if not request.user.is_authenticated:
         return _signin_required(request, "edit a proposal")
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         if not selectors.can_edit(proposal, request.user):
             code = "not_author" if request.user.pk != proposal.author_id else "not_editable"
             return _error_page(request, DomainError("You cannot edit this proposal.", code=code, status=403))
@@ -153,7 +153,7 @@ def proposal_transition(request: HttpRequest, number: int) -> HttpResponse:
     return redirect(proposal.get_absolute_url())
 
 
-@require_GET
+@require_safe
 def proposal_revisions(request: HttpRequest, number: int) -> HttpResponse:
     """Revisions of a proposal and the diff between two of them (?from=&to=, default: the last two)."""
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from govapp.errors import DomainError
 from voting import presentation, selectors
@@ -17,7 +17,7 @@ def _proposal_or_404(request: HttpRequest, number: int):
         return None, render(request, "voting/error.html", {"error": exc}, status=exc.status)
 
 
-@require_GET
+@require_safe
 def vote_page(request: HttpRequest, number: int) -> HttpResponse:
     proposal, error = _proposal_or_404(request, number)
     if error is not None:
@@ -25,7 +25,7 @@ def vote_page(request: HttpRequest, number: int) -> HttpResponse:
     return render(request, "voting/vote_page.html", {"proposal": proposal})
 
 
-@require_GET
+@require_safe
 def results_fragment(request: HttpRequest, number: int) -> HttpResponse:
     proposal, error = _proposal_or_404(request, number)
     if error is not None:

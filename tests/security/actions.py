@@ -396,7 +396,7 @@ SIGNED_BODIES: dict[str, tuple[Callable[..., dict[str, Any]], str, Callable[[Wor
     "login": (login_body, "staff", lambda w: _url("accounts:login"), "signer_mismatch"),
 }
 
-#: Plain (non-DRF) pages that only read: each refuses every write method with 405 (require_GET/require_safe).
+#: Plain (non-DRF) pages that only read: each refuses every write method with 405 (require_safe: GET and HEAD only).
 #: Any other view that answers a write method must be a row of the matrix (the route check).
 READ_PAGES: dict[str, str] = {
     "home": "home page",

@@ -238,3 +238,23 @@ def test_no_read_changes_anything(world: World) -> None:
             if response.streaming:
                 b"".join(response.streaming_content)
         assert portal_state() == before, f"a GET as {role} changed the database"
+
+
+def test_every_route_that_answers_get_answers_head_alike(world: World) -> None:
+    """HEAD is GET without the body (RFC 9110 §9.3.2): link checkers, monitors and caches send it. Each route of
+    the resolver answers a HEAD with the status it gives the GET, and no body."""
+    checked = 0
+    for role in ("anonymous", "staff"):
+        client = world.client(role)
+        for name, pattern in _patterns(get_resolver().url_patterns):
+            path = reverse(name, kwargs=_sample_kwargs(world, pattern))
+            got = client.get(path)
+            if got.streaming:
+                b"".join(got.streaming_content)
+            if got.status_code == 405:  # write-only routes
+                continue
+            head = client.head(path)
+            body = b"".join(head.streaming_content) if head.streaming else head.content
+            assert (head.status_code, body) == (got.status_code, b""), (role, path, head.status_code, got.status_code)
+            checked += 1
+    assert checked > 60, checked
