@@ -185,11 +185,12 @@ def collected_static_var_dir(env: dict[str, str]) -> Path:
 
 
 def start_gunicorn(env: dict[str, str], workers: int, port: int, probe: str = "/",
-                   extra_args: tuple[str, ...] = (), threads: int = 1) -> subprocess.Popen:
-    """gunicorn on 127.0.0.1:port in its own session — gthread workers of `threads` threads as deployed
-    (docker-compose.yml), sync workers with threads=1; returns once `probe` answers 200."""
+                   extra_args: tuple[str, ...] = (), threads: int = 1,
+                   app: str = "govapp.wsgi:application") -> subprocess.Popen:
+    """gunicorn serving `app` on 127.0.0.1:port in its own session — gthread workers of `threads` threads as
+    deployed (docker-compose.yml), sync workers with threads=1; returns once `probe` answers 200."""
     worker_class = ("gthread", "--threads", str(threads)) if threads > 1 else ("sync",)
-    command = [sys.executable, "-m", "gunicorn", "govapp.wsgi:application", "--workers", str(workers),
+    command = [sys.executable, "-m", "gunicorn", app, "--workers", str(workers),
                "--bind", f"127.0.0.1:{port}", "--worker-class", *worker_class, "--log-level", "warning",
                "--backlog", "2048", "--timeout", "120", *extra_args]
     process = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)

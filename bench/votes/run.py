@@ -263,6 +263,24 @@ def gunicorn_pids(master: int) -> set[int]:
     return {master, *children(master)}
 
 
+def bench_server_floor(bodies: list[bytes], workers: int, threads: int, clients: int, connections: int) -> dict:
+    """gunicorn alone: the same workers, threads, clients and request bodies against bench/votes/server_floor.py,
+    a WSGI application that reads the body and answers a constant 201 (no Django). What the HTTP server costs
+    per request on this machine, before any of the portal's code runs."""
+    port = free_port()
+    server = start_gunicorn(dict(os.environ), workers, port, extra_args=("--pythonpath", str(HERE)),
+                            threads=threads, app="server_floor:application")
+    try:
+        run_clients(port, "/api/votes/", bodies[:workers * 200], workers * 2)  # every worker's first requests
+        before = cpu_snapshot([server.pid, *children(server.pid)])
+        r = run_clients(port, "/api/votes/", bodies, clients, connections)
+        r["cpu_ms"] = cpu_used(before, cpu_snapshot([server.pid, *children(server.pid)])) / r["requests"] * 1000
+    finally:
+        stop_process(server)
+    r["rate"] = r["requests"] / r["seconds"]
+    return r
+
+
 def warm_up(port: int, workers: int, singles: list[bytes], batches: list[bytes]) -> None:
     """Requests that every worker serves before the measurement (URL conf, DRF, imports, caches, the database
     connection and its prepared statements): what a long-running server has already done. Real votes, on a
@@ -506,6 +524,20 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
         log(f"pre-signed {len(singles) + len(batch_votes):,} votes in {time.perf_counter() - started:.1f}s")
         connection.close()
 
+        floor_requests = min(max(len(singles) // 4, 1000), 20_000)
+        if "http" not in args.skip:
+            r = bench_server_floor(singles[:floor_requests], args.workers, args.threads, args.clients,
+                                   args.connections)
+            server_floor_cpu = r["cpu_ms"]
+            report.append(f"HTTP server floor (gunicorn alone, no Django: bench/votes/server_floor.py reads the "
+                          f"body and answers a constant 201): {r['rate']:,.0f} requests/s, p50 {r['p50']:.1f} ms, "
+                          f"p99 {r['p99']:.1f} ms; server CPU {server_floor_cpu:.2f} ms per request (clients "
+                          f"{r['client_cpu_ms']:.2f} ms); statuses {r['statuses']}")
+            log(report[-1])
+            results.append(result("HTTP server floor: gunicorn alone, a constant 201 (no Django)",
+                                  f"{r['rate']:,.0f} requests/s, p99 {r['p99']:.1f} ms; server CPU "
+                                  f"{server_floor_cpu:.2f} ms/request", round(r["rate"]), "requests/s"))
+
         port = free_port()
         group_stats = workdir / "group-commit.jsonl"  # written by gunicorn_conf.worker_exit
         server = start_gunicorn(dict(django_env(url, deployment, production=True),
@@ -518,7 +550,6 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
                 # The floor of one request: the same route, clients and server refusing an empty vote (400
                 # malformed_vote: HTTP, Django, DRF, the JSON body; no signature, no database) — no vote can
                 # cost less than this. As in production, each refusal also logs its "Bad Request" warning.
-                floor_requests = min(max(len(singles) // 4, 1000), 20_000)
                 before = server_cpu(server.pid, url)
                 r = run_clients(port, "/api/votes/", [b"{}"] * floor_requests, args.clients, args.connections)
                 floor_cpu = cpu_used(before, server_cpu(server.pid, url)) / floor_requests * 1000
@@ -560,6 +591,15 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
                                   f"PostgreSQL {(cpu - web) / max(accepted, 1) * 1000:.2f}) = "
                                   f"{max(accepted, 1) / cpu:,.0f} votes per CPU-second; clients' CPU "
                                   f"{r['client_cpu_ms']:.2f} ms per request; {load}{problem}")
+                    cores = os.cpu_count() or 1
+                    web_ms, db_ms = web / max(accepted, 1) * 1000, (cpu - web) / max(accepted, 1) * 1000
+                    report.append(
+                        f"CPU per vote against the budget of 1,000 votes/s on {cores} cores ({cores:.2f} ms, clients "
+                        f"included, at full use): gunicorn alone {server_floor_cpu:.2f} + Django and the route "
+                        f"(its refusal of an empty vote) {floor_cpu - server_floor_cpu:.2f} + the vote's own work "
+                        f"{web_ms - floor_cpu:.2f} in the workers and {db_ms:.2f} in PostgreSQL + clients "
+                        f"{r['client_cpu_ms']:.2f} = {web_ms + db_ms + r['client_cpu_ms']:.2f} ms")
+                    log(report[-1])
                     results.append(result("HTTP, one vote per request", f"{rate:,.0f} votes/s, p50 {r['p50']:.1f} ms, "
                                           f"p99 {r['p99']:.1f} ms; server CPU {per_vote:.2f} ms/vote ({load})",
                                           round(rate), "votes/s", "≥ 1,000/s, p99 < 100 ms",
