@@ -23,7 +23,7 @@ from govapp.api import ErrorSerializer
 from govapp.errors import DomainError
 from govapp.pagination import LimitOffsetPagination
 from voting import selectors, services
-from voting.models import Support
+from voting.models import SUPPORT_WORDS, Support
 
 _ERRORS = ", ".join(f"`{code}` ({status_})" for code, status_ in services.ERROR_CODES.items())
 _ANY = OpenApiTypes.OBJECT
@@ -116,7 +116,7 @@ class TemplateView(_VoteAPIView):
     def get(self, request: Request, number: int) -> Response:
         proposal = selectors.proposal_by_number(number)
         support = _int_param(request, "support", Support.FOR)
-        if support not in Support.values:
+        if support not in SUPPORT_WORDS:
             raise DomainError("support must be 0, 1 or 2.", code="invalid_support")
         reason = request.query_params.get("reason", "")
         services.check_reason(reason)

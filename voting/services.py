@@ -407,7 +407,7 @@ def _portal_ballot(typed_data: Any, signature: Any, now_s: float, proposals: _Pr
     verified = verify_vote(dict(typed_data), signature)
     message = verified.typed_data["message"]
     support = _message_int(message, "support")
-    if support not in Support.values:
+    if support not in SUPPORT_WORDS:  # a dict: Support.values builds its list on each call
         raise DomainError(f"support {support} is not 0 (Against), 1 (For) or 2 (Abstain).", code="invalid_support")
     number = _message_int(message, "proposalId")
     if expected_number is not None and number != expected_number:
