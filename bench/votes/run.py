@@ -277,8 +277,17 @@ def bench_server_floor(bodies: list[bytes], workers: int, threads: int, clients:
         r["cpu_ms"] = cpu_used(before, cpu_snapshot([server.pid, *children(server.pid)])) / r["requests"] * 1000
     finally:
         stop_process(server)
-    r["rate"] = r["requests"] / r["seconds"]
     return r
+
+
+def floor_figures(title: str, row_title: str, r: dict, cpu_ms: float) -> tuple[str, dict]:
+    """A floor step's report line and its figures row: requests/s, latency, server CPU per request."""
+    rate = r["requests"] / r["seconds"]
+    line = (f"{title}: {rate:,.0f} requests/s, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms; server CPU "
+            f"{cpu_ms:.2f} ms per request (clients {r['client_cpu_ms']:.2f} ms); statuses {r['statuses']}")
+    row = result(row_title, f"{rate:,.0f} requests/s, p99 {r['p99']:.1f} ms; server CPU {cpu_ms:.2f} ms/request",
+                 round(rate), "requests/s")
+    return line, row
 
 
 def warm_up(port: int, workers: int, singles: list[bytes], batches: list[bytes]) -> None:
@@ -529,14 +538,13 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
             r = bench_server_floor(singles[:floor_requests], args.workers, args.threads, args.clients,
                                    args.connections)
             server_floor_cpu = r["cpu_ms"]
-            report.append(f"HTTP server floor (gunicorn alone, no Django: bench/votes/server_floor.py reads the "
-                          f"body and answers a constant 201): {r['rate']:,.0f} requests/s, p50 {r['p50']:.1f} ms, "
-                          f"p99 {r['p99']:.1f} ms; server CPU {server_floor_cpu:.2f} ms per request (clients "
-                          f"{r['client_cpu_ms']:.2f} ms); statuses {r['statuses']}")
-            log(report[-1])
-            results.append(result("HTTP server floor: gunicorn alone, a constant 201 (no Django)",
-                                  f"{r['rate']:,.0f} requests/s, p99 {r['p99']:.1f} ms; server CPU "
-                                  f"{server_floor_cpu:.2f} ms/request", round(r["rate"]), "requests/s"))
+            line, row = floor_figures("HTTP server floor (gunicorn alone, no Django: bench/votes/server_floor.py "
+                                      "reads the body and answers a constant 201)",
+                                      "HTTP server floor: gunicorn alone, a constant 201 (no Django)", r,
+                                      server_floor_cpu)
+            report.append(line)
+            log(line)
+            results.append(row)
 
         port = free_port()
         group_stats = workdir / "group-commit.jsonl"  # written by gunicorn_conf.worker_exit
@@ -553,15 +561,11 @@ def main() -> None:  # noqa: C901 - one script, read top to bottom
                 before = server_cpu(server.pid, url)
                 r = run_clients(port, "/api/votes/", [b"{}"] * floor_requests, args.clients, args.connections)
                 floor_cpu = cpu_used(before, server_cpu(server.pid, url)) / floor_requests * 1000
-                floor_rate = r["requests"] / r["seconds"]
-                report.append(f"HTTP floor (the same requests refused before any work, 400 malformed_vote): "
-                              f"{floor_rate:,.0f} requests/s, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms; server "
-                              f"CPU {floor_cpu:.2f} ms per request (clients {r['client_cpu_ms']:.2f} ms); "
-                              f"statuses {r['statuses']}")
-                log(report[-1])
-                results.append(result("HTTP floor: an empty vote refused (no signature, no database)",
-                                       f"{floor_rate:,.0f} requests/s, p99 {r['p99']:.1f} ms; server CPU "
-                                       f"{floor_cpu:.2f} ms/request", round(floor_rate), "requests/s"))
+                line, row = floor_figures("HTTP floor (the same requests refused before any work, 400 malformed_vote)",
+                                          "HTTP floor: an empty vote refused (no signature, no database)", r, floor_cpu)
+                report.append(line)
+                log(line)
+                results.append(row)
             for step, path, bodies, clients, connections, status in (
                     ("http", "/api/votes/", singles, args.clients, args.connections, 201),
                     ("batch", "/api/votes/batch", batches, args.batch_clients, 1, 200)):
