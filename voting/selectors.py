@@ -46,7 +46,7 @@ def current_votes_on(proposal_id: int) -> QuerySet[Vote]:
     one-row sub-SELECT, as in voting.services._STATE_SQL: a proposal that had no votes at the last ANALYZE (each
     one when its vote opens) is estimated at one row, and with the value in hand the planner may then seek by
     the proposal alone and filter the address, reading all of its votes per lookup."""
-    return Vote.objects.filter(proposal_id=RawSQL("SELECT CAST(%s AS integer)", (proposal_id,)), is_current=True)
+    return Vote.objects.filter(proposal_id=RawSQL("SELECT CAST(%s AS bigint)", (proposal_id,)), is_current=True)
 
 
 def current_vote(proposal_id: int, voter: str) -> Vote | None:

@@ -560,13 +560,13 @@ _STATE_SQL = """
            CASE WHEN v.voter = ANY(%(full)b::text[]) THEN v.typed_data END,
            CASE WHEN v.voter = ANY(%(full)b::text[]) THEN v.signature END, NULL
       FROM unnest(%(addresses)b::text[]) AS a(address)
-      JOIN LATERAL (SELECT * FROM voting_vote c WHERE c.proposal_id = (SELECT %(proposal)s::int4) AND c.is_current
+      JOIN LATERAL (SELECT * FROM voting_vote c WHERE c.proposal_id = (SELECT %(proposal)s::int8) AND c.is_current
                        AND c.voter = a.address LIMIT 1) v ON true
     UNION ALL
     SELECT a.address, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, o.summed
       FROM unnest(%(voters)b::text[]) AS a(address)
       JOIN LATERAL (SELECT SUM(c.override_balance) AS summed FROM voting_vote c
-                     WHERE c.proposal_id = (SELECT %(proposal)s::int4) AND c.is_current AND c.override_balance > 0
+                     WHERE c.proposal_id = (SELECT %(proposal)s::int8) AND c.is_current AND c.override_balance > 0
                        AND c.delegate = a.address) o ON o.summed IS NOT NULL
 """
 # One index seek per address (LATERAL; LIMIT 1 keeps the planner from flattening it into a join over all the
@@ -1094,12 +1094,12 @@ def vote_template(proposal: Proposal, voter: str, *, support: int = Support.FOR,
 _TOTALS_SQL = """
         SELECT support, SUM(n), SUM(p), SUM(o) FROM (
             SELECT support, COUNT(*) AS n, SUM(power) AS p, 0 AS o
-              FROM voting_vote WHERE proposal_id = (SELECT %s::int4) AND is_current GROUP BY support
+              FROM voting_vote WHERE proposal_id = (SELECT %s::int8) AND is_current GROUP BY support
             UNION ALL
             SELECT d.support, 0, 0, SUM(v.override_balance)
               FROM voting_vote v
               JOIN voting_vote d ON d.proposal_id = v.proposal_id AND d.voter = v.delegate AND d.is_current
-             WHERE v.proposal_id = (SELECT %s::int4) AND v.is_current AND v.override_balance > 0
+             WHERE v.proposal_id = (SELECT %s::int8) AND v.is_current AND v.override_balance > 0
              GROUP BY d.support
         ) AS t GROUP BY support
 """
