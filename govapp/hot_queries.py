@@ -169,9 +169,15 @@ def _votes_page_small(scale: int) -> Any:
 
 
 def _current_vote(scale: int) -> Any:
-    from voting.models import Vote
+    from voting import selectors
 
-    return Vote.objects.filter(proposal_id=_proposal(100001).pk, voter=address(2 * (scale // 3)), is_current=True)
+    return selectors.current_votes_on(_proposal(100001).pk).filter(voter=address(2 * (scale // 3)))
+
+
+def _overriding_votes(scale: int) -> Any:
+    from voting import selectors
+
+    return selectors.overriding_votes(_proposal(100001).pk, address(2 * (scale // 3))).values_list("override_balance")
 
 
 def _proposal_search(scale: int) -> Any:
@@ -254,6 +260,9 @@ HOT_QUERIES: tuple[HotQuery, ...] = (
              _orm(_current_vote),
              "voting.services: read before storing a vote (a re-vote replaces it); voting_one_current_vote, the "
              "partial unique index, also guards the insert"),
+    HotQuery("the delegators' overriding votes of an address", ("voting_vote_overrides",), _orm(_overriding_votes),
+             "voting.selectors.power_info (GET /api/votes/proposals/<n>/power, the vote panel): what the address's "
+             "delegators who voted themselves took off its vote; the partial index holds only such votes"),
     HotQuery("tally of a proposal", ("voting_vote_list",), _tally,
              "voting.services.recompute_totals: Σ power per support over the current votes (reads them all)"),
     HotQuery("proposal list, newest first", ("proposal_created",), _orm(_proposal_list),
