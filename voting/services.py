@@ -621,13 +621,13 @@ class _State:
 
     def _read_generic(self, proposal_id: int, voters: set[str], delegates: set[str]) -> None:
         """Other databases (SQLite, the embedded default): the same reads through the ORM."""
-        for vote in Vote.objects.filter(proposal_id=proposal_id, is_current=True, voter__in=voters | delegates):
+        current = selectors.current_votes_on(proposal_id)
+        for vote in current.filter(voter__in=voters | delegates):
             self.current[(proposal_id, vote.voter)] = vote
             vote.power, vote.overridden = int(vote.power), int(vote.overridden)
             vote.votes_power, vote.override_balance = int(vote.votes_power), int(vote.override_balance)
             self.stored.add(vote.id)
-        for vote in Vote.objects.filter(proposal_id=proposal_id, is_current=True, override_balance__gt=0,
-                                        delegate__in=voters):
+        for vote in current.filter(override_balance__gt=0, delegate__in=voters):  # as selectors.overriding_votes
             key = (proposal_id, vote.delegate)
             self.sums[key] = self.sums.get(key, 0) + int(vote.override_balance)
 
